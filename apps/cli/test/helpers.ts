@@ -1,0 +1,112 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The `m-docker` command as users start it; turbo builds dist/ before the tests run. */
+export const CLI = fileURLToPath(new URL('../bin/m-docker', import.meta.url));
+
+/** Root-only tests are skipped, with this reason, when the suite runs as another user. */
+export const NOT_ROOT = process.getuid?.() !== 0;
+
+export interface CliResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface CliOptions {
+  env?: NodeJS.ProcessEnv;
+  input?: string | Buffer;
+  /** Turns a hang into a failure; it is not a speed check. */
+  deadlineMs?: number;
+  /** Runs the CLI through another program first, such as setpriv. */
+  prefix?: string[];
+  onSpawn?: (child: ChildProcess) => void;
+}
+
+// The launcher finds node through PATH, so the folder of the node running
+// the tests comes first.
+const TEST_PATH = `${dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`;
+
+const started = new Set<ChildProcess>();
+
+/** Runs the built CLI with `args` and collects its output and exit status. */
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const [command, ...commandArgs] = [...(options.prefix ?? []), CLI, ...args] as [string, ...string[]];
+  const child = spawn(command, commandArgs, {
+    env: { PATH: TEST_PATH, ...options.env },
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+  started.add(child);
+  options.onSpawn?.(child);
+
+  const stdout: Buffer[] = [];
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  if (options.input !== undefined) child.stdin?.end(options.input);
+
+  return new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`m-docker ${args.join(' ')} did not finish within ${options.deadlineMs ?? 20_000} ms; stderr: ${stderr}`));
+    }, options.deadlineMs ?? 20_000);
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(deadline);
+      started.delete(child);
+      resolve({ status, signal, stdout: Buffer.concat(stdout), stderr });
+    });
+  });
+}
+
+/** Kills every CLI process a test started and left running; for afterEach. */
+export function killStartedCli(): void {
+  for (const child of started) child.kill('SIGKILL');
+  started.clear();
+}
+
+/** Creates a temporary directory and returns it with a function that removes it. */
+export function makeTempDir(prefix: string): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), `m-docker-test-${prefix}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Returns the pids of the direct children of `pid`, from /proc (Linux 3.5+). */
+export function childPids(pid: number): number[] {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return text === '' ? [] : text.split(' ').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Returns whether a process with `pid` exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `check` until it returns true; throws after `deadlineMs` so a hang fails the test. */
+export async function waitFor(check: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Returns the mount table of the namespace this test runs in (the host's). */
+export function hostMounts(): string {
+  return readFileSync('/proc/self/mountinfo', 'utf8');
+}

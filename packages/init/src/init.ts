@@ -1,0 +1,189 @@
+import {
+  type ContainerConfig,
+  type InitFailure,
+  type InitStage,
+  type Message,
+  readMessageSync,
+  WireFormatError,
+  writeMessageSync,
+} from '@m-docker/ipc';
+import { createLogger, type Logger } from '@m-docker/log';
+import {
+  chdir,
+  clearCloseOnExec,
+  clearNonBlocking,
+  closeFrom,
+  execve,
+  exitNow,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_PRIVATE,
+  MS_REC,
+  mount,
+  resetSignals,
+  SyscallError,
+  setCloseOnExec,
+  setParentDeathSignal,
+  sethostname,
+} from '@m-docker/syscalls';
+
+import { ResolveError, resolveExecutable } from './resolve-executable.js';
+
+// The init is PID 1 of the container's new namespaces until it execs the
+// command. It talks to the parent (the CLI) over fd 3, a socketpair:
+//
+//   parent                         init
+//     |-- config ------------------>|  mounts, hostname, working directory,
+//     |                             |  executable resolved
+//     |<------------------- ready --|
+//     |-- start ------------------->|  fds closed, stdio cleaned, execve
+//     |<-------- EOF (exec worked) -|  fd 3 is close-on-exec
+//     |<------ error (exec failed) -|
+//
+// Any failure is sent as an error message and the init exits with status 1.
+// End of stream on fd 3 before a message means the parent died: the init
+// exits at once, and the parent-death signal covers a later death.
+
+/** The descriptor of the init's end of the socketpair. */
+export const INIT_PIPE_FD = 3;
+
+/** The status the init exits with after it reported a failure. */
+export const INIT_FAILURE_STATUS = 1;
+
+/** Status when the parent is gone: nobody is left to report to. */
+export const PARENT_GONE_STATUS = 2;
+
+const SIGKILL = 9;
+
+/** A failure in one step of the init, ready to be sent to the parent. */
+class StageError extends Error {
+  constructor(
+    readonly failure: InitFailure,
+    options?: ErrorOptions,
+  ) {
+    super(failure.message, options);
+  }
+}
+
+/** Runs the init's steps in order and execs the command; it returns only by exiting. */
+export function runInit(): never {
+  const started = performance.now();
+  let log: Logger | undefined;
+  try {
+    setParentDeathSignal(SIGKILL);
+    clearNonBlocking(INIT_PIPE_FD);
+
+    const config = receiveConfig();
+    log = createLogger({ level: config.logLevel, component: 'init', fields: { id: config.id.slice(0, 12) } });
+    log.debug('config received', { argc: config.argv.length, envc: config.env.length });
+
+    const executable = setUpContainer(config, log);
+    log.debug('ready sent, waiting for start');
+    waitForStart();
+    log.debug('start received');
+
+    execCommand(executable, config, log, started);
+  } catch (error) {
+    reportAndExit(error, log);
+  }
+}
+
+function receiveConfig(): ContainerConfig {
+  const message = receive('config');
+  if (message.type !== 'config') {
+    throw stageError('config', `expected a config message, got ${message.type}`);
+  }
+  return message.config;
+}
+
+// Mounts, hostname and working directory, then the PATH search: every step
+// that can fail before the parent says start.
+function setUpContainer(config: ContainerConfig, log: Logger): string {
+  const started = performance.now();
+  step('mount', () => mount(null, '/', null, MS_REC | MS_PRIVATE));
+  step('mount', () => mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  step('hostname', () => sethostname(config.hostname));
+  step('chdir', () => chdir(config.cwd));
+
+  const command = config.argv[0] as string;
+  const executable = step('resolve', () => resolveExecutable(command, config.env));
+  log.debug('container set up', { executable, ms: (performance.now() - started).toFixed(2) });
+
+  writeMessageSync(INIT_PIPE_FD, { type: 'ready' });
+  return executable;
+}
+
+function waitForStart(): void {
+  const message = receive('exec');
+  if (message.type !== 'start') {
+    throw stageError('exec', `expected a start message, got ${message.type}`);
+  }
+}
+
+// After start: only fds 0-2 and the pipe may reach the command, the pipe is
+// closed by a successful execve, and the stdio flags that Node set are
+// cleared so the command sees ordinary blocking descriptors.
+function execCommand(executable: string, config: ContainerConfig, log: Logger, started: number): never {
+  step('fds', () => {
+    closeFrom(INIT_PIPE_FD + 1);
+    setCloseOnExec(INIT_PIPE_FD);
+    for (const fd of [0, 1, 2]) {
+      clearCloseOnExec(fd);
+      clearNonBlocking(fd);
+    }
+    resetSignals();
+  });
+  // The init's own work: from its first line after module loading to execve.
+  log.debug('execve', { executable, initMs: (performance.now() - started).toFixed(2) });
+  return step('exec', () => execve(executable, config.argv, config.env));
+}
+
+// Reads the next message from the parent. End of stream means the parent
+// died; there is nobody to report to, so the init exits at once.
+function receive(stage: InitStage): Message {
+  let message: Message | undefined;
+  try {
+    message = readMessageSync(INIT_PIPE_FD);
+  } catch (error) {
+    if (WireFormatError.isInstance(error) && error.code === 'TRUNCATED') exitNow(PARENT_GONE_STATUS);
+    throw stageError(stage, `cannot read from the parent: ${(error as Error).message}`, error);
+  }
+  if (message === undefined) exitNow(PARENT_GONE_STATUS);
+  return message;
+}
+
+function step<T>(stage: InitStage, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (SyscallError.isInstance(error)) {
+      const failure: InitFailure = { stage, code: error.code, errno: error.errno, message: error.message };
+      if (error.path !== undefined) failure.path = error.path;
+      throw new StageError(failure, { cause: error });
+    }
+    if (error instanceof ResolveError) {
+      const failure = { stage, code: error.code, errno: error.errno, message: error.message, path: error.path };
+      throw new StageError(failure, { cause: error });
+    }
+    throw stageError(stage, (error as Error).message, error);
+  }
+}
+
+function stageError(stage: InitStage, message: string, cause?: unknown): StageError {
+  return new StageError({ stage, code: '', errno: 0, message }, { cause });
+}
+
+function reportAndExit(error: unknown, log: Logger | undefined): never {
+  const failure =
+    error instanceof StageError
+      ? error.failure
+      : { stage: 'config' as const, code: '', errno: 0, message: (error as Error)?.message ?? String(error) };
+  log?.debug('failed', { stage: failure.stage, code: failure.code, message: failure.message });
+  try {
+    writeMessageSync(INIT_PIPE_FD, { type: 'error', error: failure });
+  } catch {
+    // The parent is gone, so nobody can receive the report.
+  }
+  exitNow(INIT_FAILURE_STATUS);
+}

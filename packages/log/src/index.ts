@@ -1,0 +1,1 @@
+export { createLogger, LOG_LEVELS, type LogFields, type Logger, type LoggerOptions, type LogLevel } from './logger.js';

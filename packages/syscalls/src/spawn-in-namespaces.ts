@@ -1,0 +1,120 @@
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+
+import { chroot, fchdir, setns, unshare } from './calls.js';
+import { NAMESPACES, type NamespaceName } from './constants.js';
+import { SyscallError } from './errors.js';
+
+// Node cannot pass clone flags to spawn, and namespaces belong to a thread.
+// So the main thread unshares the namespaces, spawns the child (libuv forks
+// from the calling thread, and the child inherits that thread's
+// namespaces), then goes back with setns(2) into the namespaces it had,
+// through descriptors of /proc/thread-self/ns/* opened before the unshare.
+// setns into a mount namespace also resets the thread's root and working
+// directory to that namespace's root, so both are restored from descriptors
+// opened beforehand. Everything here is synchronous: the thread pool stays
+// in the old namespaces, and no other JavaScript runs in between.
+
+/** Options for spawnInNamespaces: Node's spawn options plus the namespaces to create. */
+export interface NamespaceSpawnOptions extends SpawnOptions {
+  /** The new namespaces the child starts in; the child of a new PID namespace is its PID 1. */
+  namespaces: readonly NamespaceName[];
+}
+
+interface SavedContext {
+  namespaces: { name: NamespaceName; fd: number; path: string }[];
+  rootFd: number;
+  cwdFd: number;
+}
+
+/**
+ * Spawns `command` in new namespaces and leaves the calling thread in the
+ * namespaces, root and working directory it had. Throws a SyscallError when
+ * unshare fails (EPERM without CAP_SYS_ADMIN), and kills the child if the
+ * caller cannot be restored.
+ */
+export function spawnInNamespaces(command: string, args: readonly string[], options: NamespaceSpawnOptions): ChildProcess {
+  const { namespaces, ...spawnOptions } = options;
+  const flags = namespaces.reduce((all, name) => all | NAMESPACES[name].flag, 0);
+  const saved = saveContext(namespaces);
+
+  // A failed unshare(2) changes nothing, so nothing is restored. A setns(2)
+  // back would hide its error, and fails too without CAP_SYS_ADMIN.
+  try {
+    unshare(flags);
+  } catch (error) {
+    closeContext(saved);
+    throw error;
+  }
+
+  const restoreFilesystem = namespaces.includes('mnt');
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, spawnOptions);
+  } catch (error) {
+    restoreAndClose(saved, restoreFilesystem);
+    throw error;
+  }
+
+  try {
+    restoreAndClose(saved, restoreFilesystem);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return child;
+}
+
+function saveContext(namespaces: readonly NamespaceName[]): SavedContext {
+  const saved: SavedContext = { namespaces: [], rootFd: -1, cwdFd: -1 };
+  try {
+    for (const name of namespaces) {
+      const path = `/proc/thread-self/ns/${NAMESPACES[name].procName}`;
+      saved.namespaces.push({ name, fd: openOrThrow(path), path });
+    }
+    saved.rootFd = openOrThrow('/');
+    saved.cwdFd = openOrThrow('.');
+  } catch (error) {
+    closeContext(saved);
+    throw error;
+  }
+  return saved;
+}
+
+// setns(2) into each saved namespace undoes the unshare. setns into a mount
+// namespace also moves the thread's root and working directory to that
+// namespace's root, so both are restored after the loop.
+function restoreContext(saved: SavedContext, restoreFilesystem: boolean): void {
+  for (const { name, fd, path } of saved.namespaces) {
+    setns(fd, NAMESPACES[name].flag, path);
+  }
+  if (restoreFilesystem) {
+    fchdir(saved.rootFd);
+    chroot('.');
+    fchdir(saved.cwdFd);
+  }
+}
+
+function restoreAndClose(saved: SavedContext, restoreFilesystem: boolean): void {
+  try {
+    restoreContext(saved, restoreFilesystem);
+  } finally {
+    closeContext(saved);
+  }
+}
+
+function closeContext(saved: SavedContext): void {
+  for (const { fd } of saved.namespaces) closeSync(fd);
+  if (saved.rootFd >= 0) closeSync(saved.rootFd);
+  if (saved.cwdFd >= 0) closeSync(saved.cwdFd);
+}
+
+function openOrThrow(path: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    const errno = -((error as NodeJS.ErrnoException).errno ?? 5);
+    throw new SyscallError({ syscall: 'open', errno, code, path }, undefined, { cause: error });
+  }
+}
