@@ -19,7 +19,7 @@ export interface SyscallErrorDetails {
 
 /**
  * A Linux system call that failed. The message reads
- * `mount proc on /proc: EPERM (Operation not permitted)`, so callers can
+ * `mount proc on /proc: EPERM (operation not permitted)`, so callers can
  * print it as it is and add what to do.
  */
 export class SyscallError extends Error implements SyscallErrorDetails {

@@ -1,4 +1,4 @@
-import koffi from 'koffi';
+import koffi, { type LibraryHandle } from 'koffi';
 
 import { fallbackDescriber, SyscallError } from './errors.js';
 
@@ -30,7 +30,11 @@ export interface Libc {
 
 let libc: Libc | undefined;
 
-/** Reads errno as koffi saved it right after the last native call on this thread. */
+/**
+ * Reads the calling thread's errno now. koffi does not save errno per
+ * synchronous call, so callers read it on the line right after the failing
+ * call, before other native code can change it.
+ */
 export function lastErrno(): number {
   return koffi.errno();
 }
@@ -45,7 +49,16 @@ export function loadLibc(platform: NodeJS.Platform = process.platform): Libc {
   }
   if (libc) return libc;
 
-  const lib = koffi.load('libc.so.6');
+  let lib: LibraryHandle;
+  try {
+    lib = koffi.load('libc.so.6');
+  } catch (error) {
+    throw new SyscallError(
+      { syscall: 'dlopen', errno: 0, code: 'ENOSYS', path: 'libc.so.6' },
+      `cannot load glibc (libc.so.6): ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
   libc = {
     unshare: lib.func('int unshare(int flags)'),
     setns: lib.func('int setns(int fd, int nstype)'),

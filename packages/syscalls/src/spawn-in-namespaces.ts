@@ -114,7 +114,8 @@ function openOrThrow(path: string): number {
     return openSync(path, 'r');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    const errno = -((error as NodeJS.ErrnoException).errno ?? 5);
+    // Node reports errno as a negative number; EIO (5) stands in when it is missing.
+    const errno = Math.abs((error as NodeJS.ErrnoException).errno ?? 5);
     throw new SyscallError({ syscall: 'open', errno, code, path }, undefined, { cause: error });
   }
 }
