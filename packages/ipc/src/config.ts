@@ -1,0 +1,124 @@
+import {
+  checkCString,
+  checkCStringArray,
+  checkObjectFields,
+  invalidField,
+  renderValue,
+  type ShapeContext,
+} from './shape.js';
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Container settings that the CLI sends the init: the command, its environment, host name and working directory. */
+export interface ContainerConfig {
+  /** Container id: 64 lowercase hex characters. */
+  id: string;
+  /** Command and its arguments. Non-empty, argv[0] non-empty, no NUL in any string. */
+  argv: string[];
+  /** Environment as `KEY=VALUE` strings. KEY is non-empty and has no '='. No NUL anywhere. */
+  env: string[];
+  /** Host name in the container's UTS namespace: 1 to 64 bytes of UTF-8, no NUL, no '/'. */
+  hostname: string;
+  /** Absolute working directory inside the container, no NUL. */
+  cwd: string;
+  logLevel: LogLevel;
+}
+
+/** Maximum host name length in bytes that sethostname(2) accepts on Linux (HOST_NAME_MAX). */
+export const HOSTNAME_MAX_BYTES = 64;
+
+const CONFIG_FIELDS = ['id', 'argv', 'env', 'hostname', 'cwd', 'logLevel'] as const satisfies readonly (keyof ContainerConfig)[];
+
+const CONTEXT: ShapeContext = { name: 'config', fieldPrefix: '', code: 'INVALID_CONFIG' };
+
+const CONTAINER_ID_PATTERN = /^[0-9a-f]{64}$/;
+
+/**
+ * Validates a parsed config and returns a copy with exactly the config fields.
+ * Throws INVALID_CONFIG on the first problem, with a message that names the
+ * field, the array index and a short rendering of the bad value, such as
+ * `env[3] "=x" has an empty key (expected KEY=VALUE)`. Unknown and missing
+ * fields are rejected. No size limit applies here beyond the frame limit.
+ */
+export function validateConfig(value: unknown): ContainerConfig {
+  const fields = checkObjectFields(value, CONTEXT, CONFIG_FIELDS);
+
+  return {
+    id: validateId(fields.id),
+    argv: validateArgv(fields.argv),
+    env: validateEnv(fields.env),
+    hostname: validateHostname(fields.hostname),
+    cwd: validateCwd(fields.cwd),
+    logLevel: validateLogLevel(fields.logLevel),
+  };
+}
+
+function validateId(value: unknown): string {
+  const id = checkCString(value, CONTEXT, 'id');
+  if (!CONTAINER_ID_PATTERN.test(id)) {
+    throw invalidField(CONTEXT, 'id', `${renderValue(id)} must be 64 lowercase hex characters`);
+  }
+  return id;
+}
+
+function validateArgv(value: unknown): string[] {
+  const argv = checkCStringArray(value, CONTEXT, 'argv');
+  if (argv.length === 0) {
+    throw invalidField(CONTEXT, 'argv', 'must not be empty (expected at least the program to run)');
+  }
+  if (argv[0] === '') {
+    throw invalidField(CONTEXT, 'argv[0]', '"" must not be empty (expected the program to run)');
+  }
+  return argv;
+}
+
+function validateEnv(value: unknown): string[] {
+  const env = checkCStringArray(value, CONTEXT, 'env');
+
+  env.forEach((entry, index) => {
+    const field = `env[${index}]`;
+    const separator = entry.indexOf('=');
+
+    if (separator === -1) {
+      throw invalidField(CONTEXT, field, `${renderValue(entry)} has no '=' (expected KEY=VALUE)`);
+    }
+    if (separator === 0) {
+      throw invalidField(CONTEXT, field, `${renderValue(entry)} has an empty key (expected KEY=VALUE)`);
+    }
+  });
+  return env;
+}
+
+function validateHostname(value: unknown): string {
+  const hostname = checkCString(value, CONTEXT, 'hostname');
+  const bytes = Buffer.byteLength(hostname, 'utf8');
+
+  if (bytes === 0 || bytes > HOSTNAME_MAX_BYTES) {
+    throw invalidField(
+      CONTEXT,
+      'hostname',
+      `${renderValue(hostname)} has ${bytes} bytes (expected 1 to ${HOSTNAME_MAX_BYTES})`,
+    );
+  }
+  if (hostname.includes('/')) {
+    throw invalidField(CONTEXT, 'hostname', `${renderValue(hostname)} contains '/'`);
+  }
+  return hostname;
+}
+
+function validateCwd(value: unknown): string {
+  const cwd = checkCString(value, CONTEXT, 'cwd');
+  if (!cwd.startsWith('/')) {
+    throw invalidField(CONTEXT, 'cwd', `${renderValue(cwd)} must be an absolute path (starting with '/')`);
+  }
+  return cwd;
+}
+
+function validateLogLevel(value: unknown): LogLevel {
+  const level = LOG_LEVELS.find((candidate) => candidate === value);
+  if (level === undefined) {
+    throw invalidField(CONTEXT, 'logLevel', `${renderValue(value)} must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return level;
+}

@@ -1,0 +1,19 @@
+export { MessageChannel } from './channel.js';
+export { type ContainerConfig, HOSTNAME_MAX_BYTES, LOG_LEVELS, type LogLevel, validateConfig } from './config.js';
+export { decodeFrames, FrameDecoder } from './decoder.js';
+export { WireFormatError, type WireFormatErrorCode, type WireFormatErrorDetails } from './errors.js';
+export {
+  DEFAULT_MAX_FRAME_SIZE,
+  type DecoderOptions,
+  encodeFrame,
+  FRAME_HEADER_SIZE,
+  FRAME_MAGIC,
+  FRAME_VERSION,
+  type Frame,
+  MAX_FRAME_LENGTH_FIELD,
+  MessageType,
+  type MessageTypeName,
+  parseFrameHeader,
+} from './frame.js';
+export { decodeMessage, encodeMessage, INIT_STAGES, type InitFailure, type InitStage, type Message } from './messages.js';
+export { readMessageSync, writeMessageSync } from './sync-channel.js';

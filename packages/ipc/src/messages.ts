@@ -1,0 +1,162 @@
+import { type ContainerConfig, validateConfig } from './config.js';
+import { WireFormatError } from './errors.js';
+import { FRAME_HEADER_SIZE, type Frame, type MessageTypeName, writeFrameHeader } from './frame.js';
+import {
+  checkObjectFields,
+  checkString,
+  invalidField,
+  renderValue,
+  type ShapeContext,
+} from './shape.js';
+
+/** Steps of the container's init, in the order it runs them. An InitFailure names the one that failed. */
+export const INIT_STAGES = ['config', 'mount', 'hostname', 'chdir', 'resolve', 'fds', 'exec'] as const;
+export type InitStage = (typeof INIT_STAGES)[number];
+
+/** Failure report that the container's init sends when a step before exec fails. */
+export interface InitFailure {
+  stage: InitStage;
+  /** errno name such as 'ENOENT', or '' when the failure has no errno. */
+  code: string;
+  /** errno value, or 0 when the failure has no errno. */
+  errno: number;
+  message: string;
+  /** Path that the failing call used, if any. */
+  path?: string;
+}
+
+export type Message =
+  /** Parent to init: the container to set up. */
+  | { type: 'config'; config: ContainerConfig }
+  /** Init to parent: namespaces and mounts are set up, and init waits before exec. */
+  | { type: 'ready' }
+  /** Parent to init: exec the command now. */
+  | { type: 'start' }
+  /** Init to parent: setup failed, and init exits. */
+  | { type: 'error'; error: InitFailure };
+
+const FAILURE_CONTEXT: ShapeContext = { name: 'error', fieldPrefix: 'error.', code: 'INVALID_PAYLOAD' };
+const FAILURE_REQUIRED_FIELDS = ['stage', 'code', 'errno', 'message'] as const;
+const FAILURE_OPTIONAL_FIELDS = ['path'] as const;
+
+// fatal: invalid UTF-8 throws instead of becoming U+FFFD. ignoreBOM keeps a
+// leading BOM in the text, where JSON.parse rejects it.
+const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Encodes a message as one frame. `config` and `error` carry UTF-8 JSON, and
+ * `ready` and `start` carry an empty payload. The config and the failure are
+ * validated first, so the sender gets the same error the receiver would raise.
+ */
+export function encodeMessage(message: Message): Buffer {
+  switch (message.type) {
+    case 'config':
+      return encodeJsonFrame('config', validateConfig(message.config));
+    case 'error':
+      return encodeJsonFrame('error', validateInitFailure(message.error));
+    case 'ready':
+    case 'start':
+      return encodeJsonFrame(message.type, undefined);
+    default:
+      throw new WireFormatError(
+        'UNKNOWN_TYPE',
+        `unknown message type ${renderValue((message as { type: unknown }).type)}`,
+      );
+  }
+}
+
+/**
+ * Decodes and validates the message in `frame`. Throws INVALID_PAYLOAD for a
+ * payload that is not UTF-8 JSON of the right shape, INVALID_CONFIG for a
+ * config that fails validateConfig, and TRAILING_BYTES for a payload on
+ * `ready` or `start`.
+ */
+export function decodeMessage(frame: Frame): Message {
+  switch (frame.type) {
+    case 'config':
+      return { type: 'config', config: validateConfig(parseJsonPayload(frame)) };
+    case 'error':
+      return { type: 'error', error: validateInitFailure(parseJsonPayload(frame)) };
+    case 'ready':
+    case 'start':
+      if (frame.payload.byteLength !== 0) {
+        throw new WireFormatError(
+          'TRAILING_BYTES',
+          `${frame.type} message has a ${frame.payload.byteLength}-byte payload (expected none)`,
+          { length: frame.payload.byteLength },
+        );
+      }
+      return { type: frame.type };
+    default:
+      throw new WireFormatError(
+        'UNKNOWN_TYPE',
+        `unknown message type ${renderValue((frame as { type: unknown }).type)}`,
+      );
+  }
+}
+
+/** Encodes `body` as the UTF-8 JSON payload of one frame, or an empty payload when it is undefined. */
+function encodeJsonFrame(type: MessageTypeName, body: object | undefined): Buffer {
+  const json = body === undefined ? '' : JSON.stringify(body);
+  const length = Buffer.byteLength(json, 'utf8');
+
+  // Writing the JSON straight after the header avoids a second copy of a large payload.
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + length);
+  writeFrameHeader(frame, type, length);
+  frame.write(json, FRAME_HEADER_SIZE, length, 'utf8');
+  return frame;
+}
+
+function parseJsonPayload(frame: Frame): unknown {
+  let text: string;
+  try {
+    text = UTF8_DECODER.decode(frame.payload);
+  } catch (error) {
+    throw new WireFormatError('INVALID_PAYLOAD', `${frame.type} payload is not valid UTF-8`, {
+      cause: error,
+    });
+  }
+
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new WireFormatError('INVALID_PAYLOAD', `${frame.type} payload is not valid JSON: ${reason}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Validates a parsed InitFailure and returns a copy with exactly its fields. */
+function validateInitFailure(value: unknown): InitFailure {
+  const fields = checkObjectFields(value, FAILURE_CONTEXT, FAILURE_REQUIRED_FIELDS, FAILURE_OPTIONAL_FIELDS);
+
+  const stage = INIT_STAGES.find((candidate) => candidate === fields.stage);
+  if (stage === undefined) {
+    throw invalidField(
+      FAILURE_CONTEXT,
+      'error.stage',
+      `${renderValue(fields.stage)} must be one of ${INIT_STAGES.join(', ')}`,
+    );
+  }
+
+  const errno = fields.errno;
+  if (typeof errno !== 'number' || !Number.isSafeInteger(errno) || errno < 0) {
+    throw invalidField(
+      FAILURE_CONTEXT,
+      'error.errno',
+      `${renderValue(errno)} must be a non-negative integer`,
+    );
+  }
+
+  const failure: InitFailure = {
+    stage,
+    code: checkString(fields.code, FAILURE_CONTEXT, 'error.code'),
+    errno,
+    message: checkString(fields.message, FAILURE_CONTEXT, 'error.message'),
+  };
+  if (fields.path !== undefined) {
+    failure.path = checkString(fields.path, FAILURE_CONTEXT, 'error.path');
+  }
+  return failure;
+}
