@@ -1,3 +1,5 @@
+import { LOG_LEVELS, type LogLevel } from '@m-docker/log';
+
 import {
   checkCString,
   checkCStringArray,
@@ -7,8 +9,8 @@ import {
   type ShapeContext,
 } from './shape.js';
 
-export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+// The init logs at the CLI's level, so both use the logger's list of levels.
+export { LOG_LEVELS, type LogLevel };
 
 /** Container settings that the CLI sends the init: the command, its environment, host name and working directory. */
 export interface ContainerConfig {
