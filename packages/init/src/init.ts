@@ -42,8 +42,9 @@ import { ResolveError, resolveExecutable } from './resolve-executable.js';
 //     |<------ error (exec failed) -|
 //
 // Any failure is sent as an error message and the init exits with status 1.
-// End of stream on fd 3 before a message means the parent died: the init
-// exits at once, and the parent-death signal covers a later death.
+// End of stream on fd 3, or a read or write on it that fails (ECONNRESET,
+// EPIPE), means the parent died: the init exits with status 2 at once, and
+// the parent-death signal covers a later death.
 
 /** The descriptor of the init's end of the socketpair. */
 export const INIT_PIPE_FD = 3;
@@ -110,7 +111,7 @@ function setUpContainer(config: ContainerConfig, log: Logger): string {
   const executable = step('resolve', () => resolveExecutable(command, config.env));
   log.debug('container set up', { executable, ms: (performance.now() - started).toFixed(2) });
 
-  writeMessageSync(INIT_PIPE_FD, { type: 'ready' });
+  send({ type: 'ready' });
   return executable;
 }
 
@@ -139,18 +140,34 @@ function execCommand(executable: string, config: ContainerConfig, log: Logger, s
   return step('exec', () => execve(executable, config.argv, config.env));
 }
 
-// Reads the next message from the parent. End of stream means the parent
-// died; there is nobody to report to, so the init exits at once.
+// Reads the next message from the parent. End of stream, also inside a
+// frame, or a failed read means the parent died. No one is left to receive
+// a report, so the init exits at once.
 function receive(stage: InitStage): Message {
   let message: Message | undefined;
   try {
     message = readMessageSync(INIT_PIPE_FD);
   } catch (error) {
-    if (WireFormatError.isInstance(error) && error.code === 'TRUNCATED') exitNow(PARENT_GONE_STATUS);
+    if (isParentGone(error)) exitNow(PARENT_GONE_STATUS);
     throw stageError(stage, `cannot read from the parent: ${(error as Error).message}`, error);
   }
   if (message === undefined) exitNow(PARENT_GONE_STATUS);
   return message;
+}
+
+// Writes a message to the parent. A failed write (EPIPE once the parent
+// closed its end) means the parent died, as in receive().
+function send(message: Message): void {
+  try {
+    writeMessageSync(INIT_PIPE_FD, message);
+  } catch (error) {
+    if (isParentGone(error)) exitNow(PARENT_GONE_STATUS);
+    throw error;
+  }
+}
+
+function isParentGone(error: unknown): boolean {
+  return WireFormatError.isInstance(error) && (error.code === 'TRUNCATED' || error.code === 'CHANNEL_CLOSED');
 }
 
 function step<T>(stage: InitStage, run: () => T): T {
@@ -181,9 +198,9 @@ function reportAndExit(error: unknown, log: Logger | undefined): never {
       : { stage: 'config' as const, code: '', errno: 0, message: (error as Error)?.message ?? String(error) };
   log?.debug('failed', { stage: failure.stage, code: failure.code, message: failure.message });
   try {
-    writeMessageSync(INIT_PIPE_FD, { type: 'error', error: failure });
-  } catch {
-    // The parent is gone, so nobody can receive the report.
+    send({ type: 'error', error: failure });
+  } catch (sendError) {
+    log?.error('cannot send the failure to the parent', { stage: failure.stage, error: (sendError as Error).message });
   }
   exitNow(INIT_FAILURE_STATUS);
 }

@@ -1,6 +1,10 @@
 import { accessSync, constants, statSync } from 'node:fs';
 
-/** The PATH an init uses when the container's environment has none, as execvp(3) does. */
+/**
+ * The PATH searched when the container's environment has none. glibc's
+ * execvp(3) falls back to confstr(_CS_PATH), "/bin:/usr/bin", instead. This
+ * list also covers the sbin and /usr/local folders.
+ */
 export const DEFAULT_SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Why a command could not be resolved: the errno name for the init's error message. */
@@ -18,11 +22,12 @@ export class ResolveError extends Error {
 
 /**
  * Returns the file that execve(2) should run for `command`, searching the
- * container's PATH (taken from `env`) the way execvp(3) does: a name with a
- * slash is used as it is; otherwise the first executable regular file named
- * `command` in a PATH folder wins, and an empty PATH entry means the working
- * directory. Throws ResolveError with ENOENT when no file exists, EACCES when
- * files exist but none may be executed, EISDIR for a folder named directly.
+ * container's PATH (taken from `env`) the way execvp(3) does. A name with a
+ * slash is used as it is. Otherwise the first match in PATH order that is not
+ * a folder and has execute permission wins, and an empty PATH entry means the
+ * working directory. Throws ResolveError with ENOENT when nothing named
+ * `command` exists. When only folders or files without execute permission
+ * match, it throws EISDIR or EACCES for the first of them in PATH order.
  */
 export function resolveExecutable(command: string, env: readonly string[]): string {
   if (command.includes('/')) {
@@ -46,7 +51,8 @@ export function resolveExecutable(command: string, env: readonly string[]): stri
 }
 
 function searchPath(env: readonly string[]): string[] {
-  const entry = env.findLast((item) => item.startsWith('PATH='));
+  // The first PATH entry wins, as with getenv(3).
+  const entry = env.find((item) => item.startsWith('PATH='));
   return (entry === undefined ? DEFAULT_SEARCH_PATH : entry.slice('PATH='.length)).split(':');
 }
 
