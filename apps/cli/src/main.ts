@@ -6,10 +6,11 @@ import { CommanderError, createProgram, translateCommanderError } from './progra
 // The entry of the `m-docker` command. Errors end in one line on stderr,
 // `m-docker: WHAT FAILED: WHAT TO DO`, and docker's exit statuses.
 async function main(argv: string[]): Promise<number> {
+  const started = performance.now();
   let status = 0;
   const program = createProgram((runStatus) => {
     status = runStatus;
-  });
+  }, started);
   if (argv.length === 0) {
     program.outputHelp();
     return 0;

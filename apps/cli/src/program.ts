@@ -1,3 +1,5 @@
+import { writeSync } from 'node:fs';
+
 import { Command, CommanderError, Option } from 'commander';
 
 import { createLogger, LOG_LEVELS, type LogLevel } from '@m-docker/log';
@@ -5,6 +7,7 @@ import { createLogger, LOG_LEVELS, type LogLevel } from '@m-docker/log';
 import packageJson from '../package.json' with { type: 'json' };
 import { CliError, EXIT_STATUS } from './cli-error.js';
 import { runContainer } from './run/run-container.js';
+import { describeCliRuntime, describeRuntime, selectInitRuntime } from './runtime/init-runtime.js';
 
 const RUN_EXAMPLES = `
 Examples:
@@ -38,16 +41,25 @@ interface RunCommandOptions {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-/** Builds the `m-docker` command line; `onStatus` receives the exit status of `run`. */
-export function createProgram(onStatus: (status: number) => void): Command {
+/**
+ * Builds the `m-docker` command line; `onStatus` receives the exit status of
+ * `run`, and `started` is when main() began, in ms since the process started.
+ */
+export function createProgram(onStatus: (status: number) => void, started: number): Command {
   const program = new Command('m-docker')
     .description('Run commands in Linux containers: new namespaces, configured over an anonymous pipe.')
-    .version(`m-docker ${packageJson.version} (node ${process.version})`, '-v, --version', 'print the version and exit')
+    .option('-v, --version', 'print the version and the runtimes that run the CLI and the init, and exit')
     .addOption(new Option('--log-level <level>', 'least severe log level printed to stderr').choices(LOG_LEVELS).default('warn'))
     .option('-D, --debug', 'log every step of starting a container with timings (same as --log-level debug)')
     .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ outputError: () => {} });
+
+  program.on('option:version', () => {
+    const init = describeRuntime(selectInitRuntime(), true);
+    writeSync(1, `m-docker ${packageJson.version} (cli: ${describeCliRuntime()}, init: ${init})\n`);
+    throw new CommanderError(0, 'commander.version', '');
+  });
 
   program
     .command('run')
@@ -68,7 +80,6 @@ export function createProgram(onStatus: (status: number) => void): Command {
       const global = program.opts<GlobalOptions>();
       const logLevel = global.debug ? 'debug' : global.logLevel;
       const log = createLogger({ level: logLevel, component: 'cli' });
-      log.debug('cli started');
       const status = await runContainer(
         {
           command,
@@ -82,6 +93,7 @@ export function createProgram(onStatus: (status: number) => void): Command {
           logLevel,
         },
         log,
+        started,
       );
       onStatus(status);
     });

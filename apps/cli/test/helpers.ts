@@ -24,6 +24,8 @@ export interface CliOptions {
   deadlineMs?: number;
   /** Runs the CLI through another program first, such as setpriv. */
   prefix?: string[];
+  /** Another copy of the launcher to run in place of bin/m-docker. */
+  command?: string;
   onSpawn?: (child: ChildProcess) => void;
 }
 
@@ -33,11 +35,21 @@ const TEST_PATH = `${dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`;
 
 const started = new Set<ChildProcess>();
 
+// The suite runs once with each runtime forced (see package.json), so the
+// runtime variables reach the CLI; the rest of the test's environment does not.
+function runtimeChoice(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const name of ['M_DOCKER_JS_RUNTIME', 'M_DOCKER_INIT_RUNTIME']) {
+    if (process.env[name] !== undefined) env[name] = process.env[name];
+  }
+  return env;
+}
+
 /** Runs the built CLI with `args` and collects its output and exit status. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const [command, ...commandArgs] = [...(options.prefix ?? []), CLI, ...args] as [string, ...string[]];
+  const [command, ...commandArgs] = [...(options.prefix ?? []), options.command ?? CLI, ...args] as [string, ...string[]];
   const child = spawn(command, commandArgs, {
-    env: { PATH: TEST_PATH, ...options.env },
+    env: { PATH: TEST_PATH, ...runtimeChoice(), ...options.env },
     stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   started.add(child);

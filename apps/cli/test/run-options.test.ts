@@ -27,10 +27,14 @@ describe('m-docker command line', () => {
     expect(help).toContain('126 if COMMAND cannot be executed');
   });
 
-  it('--version names the runtime', async () => {
+  it('--version names both runtimes', async () => {
     const result = await runCli(['--version']);
     expect(result.status).toBe(0);
-    expect(result.stdout.toString()).toMatch(/^m-docker \d+\.\d+\.\d+ \(node v\d+\.\d+\.\d+\)\n$/);
+    const runtime = /(node v\d+\.\d+\.\d+|bun \d+\.\d+\.\d+)/.source;
+    expect(result.stdout.toString()).toMatch(new RegExp(`^m-docker \\d+\\.\\d+\\.\\d+ \\(cli: ${runtime}, init: ${runtime}\\)\n$`));
+
+    const forced = process.env.M_DOCKER_JS_RUNTIME;
+    if (forced) expect(result.stdout.toString()).toMatch(new RegExp(`cli: ${forced} .*, init: ${forced} `));
   });
 
   it.each([

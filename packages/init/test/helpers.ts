@@ -1,3 +1,4 @@
+import { scriptCommand } from '@m-docker/runtime';
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -80,7 +81,9 @@ export function startInit(options: StartOptions = {}): InitProcess {
     'pipe',
     ...(options.extraFds ?? []),
   ];
-  const child = spawnInNamespaces(process.execPath, [initEntryPath()], {
+  // Node or Bun, as M_DOCKER_JS_RUNTIME says: the suite runs once with each.
+  const command = scriptCommand(initEntryPath());
+  const child = spawnInNamespaces(command.executable, command.args, {
     namespaces: CONTAINER_NAMESPACES,
     stdio,
     // As from the CLI: the init gets no environment, the command's comes in the config.

@@ -23,7 +23,7 @@ const O_CLOEXEC = 0o2000000;
 
 /** Sets O_NONBLOCK on the open file description behind `fd` (fcntl F_SETFL). */
 function setNonBlocking(fd: number): void {
-  if (loadLibc().fcntl(fd, F_SETFL, 'int', getStatusFlags(fd) | O_NONBLOCK) === -1) {
+  if (loadLibc().fcntl(fd, F_SETFL, getStatusFlags(fd) | O_NONBLOCK) === -1) {
     throw new Error(`fcntl F_SETFL O_NONBLOCK on fd ${fd} failed`);
   }
 }

@@ -1,3 +1,4 @@
+import { scriptCommand } from '@m-docker/runtime';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Duplex, Readable } from 'node:stream';
@@ -46,7 +47,9 @@ function readAll(stream: Readable | null): Promise<string> {
 function spawnFixture(name: string, args: string[] = []): Fixture {
   const script = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
   // stdout and stderr are pipes, not inherited, so the tests can assert what the child printed.
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  // Node or Bun, as M_DOCKER_JS_RUNTIME says: the suite runs once with each.
+  const command = scriptCommand(script, args);
+  const child = spawn(command.executable, command.args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
   children.push(child);
 
   const stdout = readAll(child.stdout);

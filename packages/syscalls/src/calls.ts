@@ -7,6 +7,7 @@ import {
   F_SETFL,
   FD_CLOEXEC,
   O_NONBLOCK,
+  PR_GET_PDEATHSIG,
   PR_SET_PDEATHSIG,
   type SyscallName,
   syscallNumber,
@@ -67,7 +68,7 @@ export function umount2(target: string, flags = 0): void {
  */
 export function pivotRoot(newRoot: string, putOld: string): void {
   const number = requireSyscallNumber('pivot_root');
-  if (loadLibc().syscall(number, 'str', newRoot, 'str', putOld) === -1) {
+  if (loadLibc().pivotRoot(number, newRoot, putOld) === -1) {
     const errno = lastErrno();
     throw fail(errno, { syscall: 'pivot_root', path: newRoot, args: `put_old=${putOld}` });
   }
@@ -112,7 +113,7 @@ export function chroot(path: string): void {
  * PATH search.
  */
 export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
-  loadLibc().execve(path, [...argv, null], [...env, null]);
+  loadLibc().execve(path, argv, env);
   const errno = lastErrno();
   throw fail(errno, { syscall: 'execve', path });
 }
@@ -143,7 +144,7 @@ export function getStatusFlags(fd: number): number {
 }
 
 function fcntlGet(fd: number, command: number): number {
-  const flags = loadLibc().fcntl(fd, command);
+  const flags = loadLibc().fcntl(fd, command, 0);
   if (flags === -1) {
     const errno = lastErrno();
     throw fail(errno, { syscall: 'fcntl', args: `fd=${fd} cmd=${command}` });
@@ -155,7 +156,7 @@ function updateFlags(fd: number, getCommand: number, setCommand: number, change:
   const flags = fcntlGet(fd, getCommand);
   const updated = change(flags);
   if (updated === flags) return;
-  if (loadLibc().fcntl(fd, setCommand, 'int', updated) === -1) {
+  if (loadLibc().fcntl(fd, setCommand, updated) === -1) {
     const errno = lastErrno();
     throw fail(errno, { syscall: 'fcntl', args: `fd=${fd} cmd=${setCommand} flags=${toHex(updated)}` });
   }
@@ -167,10 +168,20 @@ function updateFlags(fd: number, getCommand: number, setCommand: number, change:
  * except for setuid and file-capability programs; a credential change clears it.
  */
 export function setParentDeathSignal(signal: number): void {
-  if (loadLibc().prctl(PR_SET_PDEATHSIG, 'ulong', signal) === -1) {
+  if (loadLibc().prctl(PR_SET_PDEATHSIG, signal) === -1) {
     const errno = lastErrno();
     throw fail(errno, { syscall: 'prctl', args: `PR_SET_PDEATHSIG ${signal}` });
   }
+}
+
+/** Returns the parent-death signal of this process, 0 when none is set (prctl(PR_GET_PDEATHSIG)). */
+export function getParentDeathSignal(): number {
+  const result = new Int32Array(1);
+  if (loadLibc().prctlReadInt(PR_GET_PDEATHSIG, result) === -1) {
+    const errno = lastErrno();
+    throw fail(errno, { syscall: 'prctl', args: 'PR_GET_PDEATHSIG' });
+  }
+  return result[0] as number;
 }
 
 /** Returns the process id in the calling process's PID namespace (getpid(2)). */
@@ -184,7 +195,7 @@ export function getpid(): number {
  */
 export function closeFrom(first: number): void {
   const number = syscallNumber('close_range');
-  if (number !== undefined && loadLibc().syscall(number, 'uint', first, 'uint', 0xffffffff, 'uint', 0) === 0) {
+  if (number !== undefined && loadLibc().closeRange(number, first, 0xffffffff, 0) === 0) {
     return;
   }
   const errno = number === undefined ? 38 : lastErrno();
@@ -228,9 +239,9 @@ const EMPTY_SIGNAL_SET = Buffer.alloc(128);
 export function resetSignals(): void {
   const ignored = readSignalMask('SigIgn');
   for (let signal = 1; signal <= 64; signal++) {
-    if ((ignored >> BigInt(signal - 1)) & 1n) loadLibc().signal(signal, null);
+    if ((ignored >> BigInt(signal - 1)) & 1n) loadLibc().signalDefault(signal);
   }
-  if (loadLibc().sigprocmask(SIG_SETMASK, EMPTY_SIGNAL_SET, null) === -1) {
+  if (loadLibc().sigprocmask(SIG_SETMASK, EMPTY_SIGNAL_SET) === -1) {
     const errno = lastErrno();
     throw fail(errno, { syscall: 'sigprocmask', args: 'SIG_SETMASK empty' });
   }

@@ -1,5 +1,5 @@
 export * from './calls.js';
 export * from './constants.js';
 export { errnoName, SyscallError, type SyscallErrorDetails } from './errors.js';
-export { loadLibc } from './libc.js';
+export { type Libc, loadLibc } from './libc.js';
 export { type NamespaceSpawnOptions, spawnInNamespaces } from './spawn-in-namespaces.js';

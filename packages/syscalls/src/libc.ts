@@ -1,13 +1,17 @@
-import koffi, { type LibraryHandle } from 'koffi';
-
 import { fallbackDescriber, SyscallError } from './errors.js';
+import { openBunLibc } from './libc-bun.js';
+import { openKoffiLibc } from './libc-koffi.js';
+import { currentJsRuntime, type JsRuntime } from '@m-docker/runtime';
 
 /**
- * The libc functions m-docker calls, declared once through koffi. Each
- * returns -1 (or a negative long) on failure with errno set; callers read
- * `koffi.errno()` on the very next line, before any other call can change it.
+ * The glibc functions m-docker calls, with one implementation per
+ * runtime: koffi under Node, bun:ffi under Bun. Functions that return int
+ * return -1 on failure with errno set, and callers read `errno()` on the
+ * very next line, before other native code can change it.
  */
 export interface Libc {
+  readonly backend: 'koffi' | 'bun:ffi';
+  errno(): number;
   unshare(flags: number): number;
   setns(fd: number, nstype: number): number;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): number;
@@ -16,14 +20,20 @@ export interface Libc {
   chdir(path: string): number;
   fchdir(fd: number): number;
   chroot(path: string): number;
-  execve(path: string, argv: (string | null)[], envp: (string | null)[]): number;
-  fcntl(fd: number, cmd: number, ...typedArgs: unknown[]): number;
-  prctl(option: number, ...typedArgs: unknown[]): number;
+  execve(path: string, argv: readonly string[], envp: readonly string[]): number;
+  /** fcntl(2) with an int argument (F_SETFD, F_SETFL) or none (F_GETFD, F_GETFL: pass 0). */
+  fcntl(fd: number, command: number, argument: number): number;
+  /** prctl(2) with one unsigned long argument, such as a signal number. */
+  prctl(option: number, argument: number): number;
+  /** prctl(2) whose second argument is a pointer to an int that the kernel fills in. */
+  prctlReadInt(option: number, result: Int32Array): number;
   getpid(): number;
   close(fd: number): number;
-  signal(signum: number, handler: null): unknown;
-  sigprocmask(how: number, set: Buffer, oldset: null): number;
-  syscall(number: number, ...typedArgs: unknown[]): number;
+  /** Sets the action of `signum` to SIG_DFL. */
+  signalDefault(signum: number): void;
+  sigprocmask(how: number, set: Buffer): number;
+  pivotRoot(number: number, newRoot: string, putOld: string): number;
+  closeRange(number: number, first: number, last: number, flags: number): number;
   _exit(status: number): never;
   strerror(errno: number): string;
 }
@@ -31,16 +41,11 @@ export interface Libc {
 let libc: Libc | undefined;
 
 /**
- * Reads the calling thread's errno now. koffi does not save errno per
- * synchronous call, so callers read it on the line right after the failing
- * call, before other native code can change it.
+ * Loads glibc through the runtime's foreign function interface and declares
+ * the functions, once. Throws a SyscallError (ENOSYS) outside Linux or when
+ * glibc (libc.so.6) cannot be loaded, for example on musl.
  */
-export function lastErrno(): number {
-  return koffi.errno();
-}
-
-/** Loads glibc and declares the functions, once; throws a SyscallError (ENOSYS) outside Linux. */
-export function loadLibc(platform: NodeJS.Platform = process.platform): Libc {
+export function loadLibc(platform: NodeJS.Platform = process.platform, runtime: JsRuntime = currentJsRuntime()): Libc {
   if (platform !== 'linux') {
     throw new SyscallError(
       { syscall: 'dlopen', errno: 0, code: 'ENOSYS' },
@@ -49,39 +54,22 @@ export function loadLibc(platform: NodeJS.Platform = process.platform): Libc {
   }
   if (libc) return libc;
 
-  let lib: LibraryHandle;
   try {
-    lib = koffi.load('libc.so.6');
+    libc = runtime === 'bun' ? openBunLibc() : openKoffiLibc();
   } catch (error) {
     throw new SyscallError(
       { syscall: 'dlopen', errno: 0, code: 'ENOSYS', path: 'libc.so.6' },
-      `cannot load glibc (libc.so.6): ${(error as Error).message}`,
+      `cannot load glibc (libc.so.6) with ${runtime === 'bun' ? 'bun:ffi' : 'koffi'}: ${(error as Error).message}`,
       { cause: error },
     );
   }
-  libc = {
-    unshare: lib.func('int unshare(int flags)'),
-    setns: lib.func('int setns(int fd, int nstype)'),
-    mount: lib.func(
-      'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
-    ),
-    umount2: lib.func('int umount2(const char *target, int flags)'),
-    sethostname: lib.func('int sethostname(const uint8_t *name, size_t len)'),
-    chdir: lib.func('int chdir(const char *path)'),
-    fchdir: lib.func('int fchdir(int fd)'),
-    chroot: lib.func('int chroot(const char *path)'),
-    execve: lib.func('int execve(const char *path, const char **argv, const char **envp)'),
-    fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
-    prctl: lib.func('int prctl(int option, ...)'),
-    getpid: lib.func('int getpid(void)'),
-    close: lib.func('int close(int fd)'),
-    signal: lib.func('void *signal(int signum, void *handler)'),
-    sigprocmask: lib.func('int sigprocmask(int how, const uint8_t *set, uint8_t *oldset)'),
-    syscall: lib.func('long syscall(long number, ...)'),
-    _exit: lib.func('void _exit(int status)'),
-    strerror: lib.func('const char *strerror(int errnum)'),
-  } as unknown as Libc;
+
   const loaded = libc;
   fallbackDescriber.describe = (errno) => loaded.strerror(errno);
-  return libc;
+  return loaded;
+}
+
+/** Reads the calling thread's errno; call it on the line right after the failing call. */
+export function lastErrno(): number {
+  return loadLibc().errno();
 }

@@ -1,3 +1,4 @@
+import { scriptCommand } from '@m-docker/runtime';
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -48,10 +49,13 @@ export function track<T extends ChildProcess>(child: T): T {
   return child;
 }
 
-/** Starts `node fixtures/<name> ...args`, optionally through a wrapper command such as setpriv. */
+/**
+ * Starts fixtures/<name> under Node or Bun, as M_DOCKER_JS_RUNTIME says,
+ * optionally through a wrapper command such as setpriv.
+ */
 export function startFixture(name: string, args: readonly string[] = [], wrapper: readonly string[] = []): ChildProcess {
-  const node = [process.execPath, fixturePath(name), ...args];
-  const [command, ...commandArgs] = [...wrapper, ...node] as [string, ...string[]];
+  const runtime = scriptCommand(fixturePath(name), args);
+  const [command, ...commandArgs] = [...wrapper, runtime.executable, ...runtime.args] as [string, ...string[]];
   const options: SpawnOptions = { stdio: ['pipe', 'pipe', 'pipe'] };
   return track(spawn(command, commandArgs, options));
 }

@@ -13,12 +13,15 @@ import {
   WireFormatError,
 } from '@m-docker/ipc';
 import type { Logger, LogLevel } from '@m-docker/log';
+import { scriptArguments } from '@m-docker/runtime';
 import { type NamespaceName, SyscallError, spawnInNamespaces } from '@m-docker/syscalls';
 
 import { CliError, EXIT_STATUS } from '../cli-error.js';
 import { buildEnvironment } from './environment.js';
 import { errorFromInitFailure, statusFromExit } from './exit-status.js';
+import { describeRuntime, selectInitRuntime } from '../runtime/init-runtime.js';
 import { forwardSignals } from './signals.js';
+import { Timeline } from './timeline.js';
 
 /** The namespaces every container gets. */
 export const CONTAINER_NAMESPACES: readonly NamespaceName[] = ['uts', 'ipc', 'net', 'mnt', 'pid'];
@@ -44,21 +47,23 @@ export interface RunRequest {
 // process is left behind.
 
 /** Runs one container to its end and returns the exit status for the CLI. */
-export async function runContainer(request: RunRequest, parentLog: Logger): Promise<number> {
+export async function runContainer(request: RunRequest, parentLog: Logger, started: number): Promise<number> {
   requireRoot();
   const id = randomBytes(32).toString('hex');
   const hostname = request.hostname ?? id.slice(0, 12);
   validateRequest(request, hostname);
   const log = parentLog.child({ id: id.slice(0, 12) });
+  const timeline = new Timeline(log);
+  timeline.mark('cli started', undefined, started);
 
-  const init = spawnInit(request, log);
+  const init = spawnInit(request, log, timeline);
   const exited = waitForExit(init);
   const stopForwarding = forwardSignals(init, request.tty, log);
   try {
     const config = buildConfig(request, id, hostname);
-    await startContainer(init, config, log);
+    await startContainer(init, config, timeline);
     const { code, signal } = await exited;
-    log.debug('container exited', { code: code ?? undefined, signal: signal ?? undefined });
+    timeline.mark('container exited', { code: code ?? undefined, signal: signal ?? undefined });
     return statusFromExit(code, signal);
   } catch (error) {
     if (init.exitCode === null && init.signalCode === null) init.kill('SIGKILL');
@@ -66,6 +71,7 @@ export async function runContainer(request: RunRequest, parentLog: Logger): Prom
     throw error;
   } finally {
     stopForwarding();
+    log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
   }
 }
 
@@ -98,15 +104,22 @@ function validateRequest(request: RunRequest, hostname: string): void {
  */
 export const INIT_PATH_VARIABLE = 'M_DOCKER_INIT_PATH';
 
-function spawnInit(request: RunRequest, log: Logger): ChildProcess {
+function spawnInit(request: RunRequest, log: Logger, timeline: Timeline): ChildProcess {
   const entry = process.env[INIT_PATH_VARIABLE] || initEntryPath();
+  const runtime = selectInitRuntime();
+  if (runtime.fallbackReason !== undefined) {
+    log.debug('Bun is unavailable, so Node runs m-docker', { reason: runtime.fallbackReason });
+  }
+
   let init: ChildProcess;
   try {
-    init = spawnInNamespaces(process.execPath, [entry], {
+    init = spawnInNamespaces(runtime.executable, scriptArguments(runtime.runtime, entry), {
       namespaces: CONTAINER_NAMESPACES,
       stdio: [request.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
       // The init gets no environment of the host's; the command's comes in the config.
       env: {},
+      // The root, so that no runtime reads configuration from the user's folder.
+      cwd: '/',
       // Without -t the container gets its own session, as with docker, so
       // the terminal's Ctrl-C reaches it only through the CLI's forwarding.
       detached: !request.tty,
@@ -119,7 +132,7 @@ function spawnInit(request: RunRequest, log: Logger): ChildProcess {
     }
     throw new CliError(`cannot start the container's init: ${(error as Error).message}`, undefined, { cause: error });
   }
-  log.debug('init spawned', { pid: init.pid, entry });
+  timeline.mark('init spawned', { pid: init.pid, runtime: describeRuntime(runtime), entry });
   return init;
 }
 
@@ -161,24 +174,36 @@ function checkSize(config: ContainerConfig): void {
   }
 }
 
-async function startContainer(init: ChildProcess, config: ContainerConfig, log: Logger): Promise<void> {
+async function startContainer(init: ChildProcess, config: ContainerConfig, timeline: Timeline): Promise<void> {
   const channel = new MessageChannel(init.stdio[3] as Duplex);
   try {
-    await channel.send({ type: 'config', config });
-    log.debug('config sent');
+    await sendToInit(channel, { type: 'config', config });
+    timeline.mark('config sent');
 
     const ready = await receiveFromInit(channel, 'ready');
     if (ready.type === 'error') throw errorFromInitFailure(ready.error, config.argv[0] as string);
-    log.debug('ready received');
+    timeline.mark('ready received');
 
-    await channel.send({ type: 'start' });
-    log.debug('start sent');
+    await sendToInit(channel, { type: 'start' });
+    timeline.mark('start sent');
 
     const outcome = await receiveFromInit(channel, 'exec');
     if (outcome.type === 'error') throw errorFromInitFailure(outcome.error, config.argv[0] as string);
-    log.debug('execve succeeded: fd 3 closed with no error');
+    timeline.mark('exec confirmed', { by: 'end of stream on fd 3' });
   } finally {
     channel.close();
+  }
+}
+
+// A send fails when the init died before it read the message: EPIPE, or
+// ECONNRESET when it left data unread.
+async function sendToInit(channel: MessageChannel, message: Message): Promise<void> {
+  try {
+    await channel.send(message);
+  } catch (error) {
+    throw new CliError(`lost contact with the container's init while sending ${message.type}: ${(error as Error).message}`, undefined, {
+      cause: error,
+    });
   }
 }
 

@@ -1,0 +1,103 @@
+import { createRequire } from 'node:module';
+
+import type { Libc } from './libc.js';
+
+// The Bun backend, through bun:ffi. bun:ffi has no variadic functions, so
+// fcntl(2), prctl(2) and syscall(2) are declared with fixed integer
+// arguments; on x86_64 and aarch64 Linux, integer and pointer arguments of
+// a variadic call travel in the same registers as fixed ones. Strings go
+// in as NUL-terminated buffers, and errno is read through glibc's
+// __errno_location(), the address of the calling thread's errno.
+
+interface BunFfi {
+  dlopen(path: string, symbols: Record<string, { args: readonly string[]; returns: string }>): {
+    symbols: Record<string, (...args: unknown[]) => unknown>;
+  };
+  ptr(value: ArrayBufferView): number;
+  read: { i32(pointer: unknown, offset: number): number };
+  CString: new (pointer: unknown) => { toString(): string };
+}
+
+const int = 'i32';
+const pointer = 'ptr';
+
+// The C signatures, in bun:ffi's type names.
+const DECLARATIONS = {
+  __errno_location: { args: [], returns: pointer },
+  unshare: { args: [int], returns: int },
+  setns: { args: [int, int], returns: int },
+  mount: { args: [pointer, pointer, pointer, 'u64', pointer], returns: int },
+  umount2: { args: [pointer, int], returns: int },
+  sethostname: { args: [pointer, 'u64'], returns: int },
+  chdir: { args: [pointer], returns: int },
+  fchdir: { args: [int], returns: int },
+  chroot: { args: [pointer], returns: int },
+  execve: { args: [pointer, pointer, pointer], returns: int },
+  fcntl: { args: [int, int, int], returns: int },
+  prctl: { args: [int, 'u64'], returns: int },
+  getpid: { args: [], returns: int },
+  close: { args: [int], returns: int },
+  signal: { args: [int, pointer], returns: pointer },
+  sigprocmask: { args: [int, pointer, pointer], returns: int },
+  syscall: { args: ['i64', 'i64', 'i64', 'i64'], returns: 'i64' },
+  _exit: { args: [int], returns: 'void' },
+  strerror: { args: [int], returns: pointer },
+};
+
+const cString = (value: string) => Buffer.from(`${value}\0`, 'utf8');
+const cStringOrNull = (value: string | null) => (value === null ? null : cString(value));
+
+/** Loads glibc with bun:ffi and declares the functions m-docker calls. */
+export function openBunLibc(): Libc {
+  const ffi = createRequire(import.meta.url)('bun:ffi') as BunFfi;
+  const { symbols } = ffi.dlopen('libc.so.6', DECLARATIONS);
+  const call = symbols as Record<keyof typeof DECLARATIONS, (...args: unknown[]) => number>;
+
+  // execve needs char *argv[]: an array of pointers ending in NULL. The
+  // buffers stay referenced from `strings` until the call returns.
+  const pointerArray = (values: readonly string[]) => {
+    const strings = values.map(cString);
+    const array = new BigUint64Array(strings.length + 1);
+    strings.forEach((item, index) => {
+      array[index] = BigInt(ffi.ptr(item));
+    });
+    return { array, strings };
+  };
+
+  return {
+    backend: 'bun:ffi',
+    errno: () => ffi.read.i32(call.__errno_location(), 0),
+    unshare: (flags) => call.unshare(flags),
+    setns: (fd, nstype) => call.setns(fd, nstype),
+    mount: (source, target, fstype, flags, data) =>
+      call.mount(cStringOrNull(source), cString(target), cStringOrNull(fstype), flags, cStringOrNull(data)),
+    umount2: (target, flags) => call.umount2(cString(target), flags),
+    sethostname: (name, length) => call.sethostname(name, length),
+    chdir: (path) => call.chdir(cString(path)),
+    fchdir: (fd) => call.fchdir(fd),
+    chroot: (path) => call.chroot(cString(path)),
+    execve: (path, argv, envp) => {
+      const args = pointerArray(argv);
+      const env = pointerArray(envp);
+      return call.execve(cString(path), args.array, env.array);
+    },
+    fcntl: (fd, command, argument) => call.fcntl(fd, command, argument),
+    prctl: (option, argument) => call.prctl(option, argument),
+    prctlReadInt: (option, result) => call.prctl(option, BigInt(ffi.ptr(result))),
+    getpid: () => call.getpid(),
+    close: (fd) => call.close(fd),
+    signalDefault: (signum) => {
+      call.signal(signum, null);
+    },
+    sigprocmask: (how, set) => call.sigprocmask(how, set, null),
+    pivotRoot: (number, newRoot, putOld) => {
+      // Both buffers stay in local variables, so they outlive the call.
+      const newRootBytes = cString(newRoot);
+      const putOldBytes = cString(putOld);
+      return Number(call.syscall(number, ffi.ptr(newRootBytes), ffi.ptr(putOldBytes), 0));
+    },
+    closeRange: (number, first, last, flags) => Number(call.syscall(number, first, last, flags)),
+    _exit: (status) => call._exit(status) as never,
+    strerror: (errno) => new ffi.CString(call.strerror(errno)).toString(),
+  };
+}

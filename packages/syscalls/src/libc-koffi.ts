@@ -1,0 +1,53 @@
+import { createRequire } from 'node:module';
+
+import type * as Koffi from 'koffi';
+
+import type { Libc } from './libc.js';
+
+// The Node backend. koffi is required here, on first use, and not imported
+// at the top of the module: under Bun it is never loaded, and its native
+// addon costs about 9 ms to load.
+
+/** Loads glibc with koffi and declares the functions m-docker calls. */
+export function openKoffiLibc(): Libc {
+  const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
+  const lib = koffi.load('libc.so.6');
+
+  const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
+  const prctl = lib.func('int prctl(int option, ...)');
+  const syscall = lib.func('long syscall(long number, ...)');
+  const signal = lib.func('void *signal(int signum, void *handler)');
+  const sigprocmask = lib.func('int sigprocmask(int how, const uint8_t *set, uint8_t *oldset)');
+  const execve = lib.func('int execve(const char *path, const char **argv, const char **envp)');
+
+  return {
+    backend: 'koffi',
+    errno: () => koffi.errno(),
+    unshare: lib.func('int unshare(int flags)'),
+    setns: lib.func('int setns(int fd, int nstype)'),
+    mount: lib.func(
+      'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+    ),
+    umount2: lib.func('int umount2(const char *target, int flags)'),
+    sethostname: lib.func('int sethostname(const uint8_t *name, size_t len)'),
+    chdir: lib.func('int chdir(const char *path)'),
+    fchdir: lib.func('int fchdir(int fd)'),
+    chroot: lib.func('int chroot(const char *path)'),
+    // koffi converts each array of strings to a NULL-terminated char *[].
+    execve: (path, argv, envp) => execve(path, [...argv, null], [...envp, null]),
+    fcntl: (fd, command, argument) => fcntl(fd, command, 'int', argument),
+    prctl: (option, argument) => prctl(option, 'unsigned long', argument),
+    prctlReadInt: (option, result) => prctl(option, 'int *', result),
+    getpid: lib.func('int getpid(void)'),
+    close: lib.func('int close(int fd)'),
+    signalDefault: (signum) => {
+      signal(signum, null);
+    },
+    sigprocmask: (how, set) => sigprocmask(how, set, null),
+    pivotRoot: (number, newRoot, putOld) => syscall(number, 'const char *', newRoot, 'const char *', putOld),
+    closeRange: (number, first, last, flags) =>
+      syscall(number, 'unsigned int', first, 'unsigned int', last, 'unsigned int', flags),
+    _exit: lib.func('void _exit(int status)') as unknown as (status: number) => never,
+    strerror: lib.func('const char *strerror(int errnum)'),
+  };
+}
