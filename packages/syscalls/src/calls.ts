@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
 import {
+  AF_UNIX,
   F_GETFD,
   F_GETFL,
   F_SETFD,
@@ -9,6 +10,8 @@ import {
   O_NONBLOCK,
   PR_GET_PDEATHSIG,
   PR_SET_PDEATHSIG,
+  SOCK_CLOEXEC,
+  SOCK_STREAM,
   type SyscallName,
   syscallNumber,
 } from './constants.js';
@@ -182,6 +185,28 @@ export function getParentDeathSignal(): number {
     throw fail(errno, { syscall: 'prctl', args: 'PR_GET_PDEATHSIG' });
   }
   return result[0] as number;
+}
+
+/**
+ * Creates a connected pair of AF_UNIX stream sockets, both close-on-exec
+ * (socketpair(2)). A child gets one end by passing it in spawn's stdio,
+ * which duplicates it without the flag.
+ */
+export function socketpair(): [number, number] {
+  const fds = new Int32Array(2);
+  if (loadLibc().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) === -1) {
+    const errno = lastErrno();
+    throw fail(errno, { syscall: 'socketpair', args: 'AF_UNIX SOCK_STREAM|SOCK_CLOEXEC' });
+  }
+  return [fds[0] as number, fds[1] as number];
+}
+
+/** Closes `fd` (close(2)). */
+export function close(fd: number): void {
+  if (loadLibc().close(fd) === -1) {
+    const errno = lastErrno();
+    throw fail(errno, { syscall: 'close', args: `fd=${fd}` });
+  }
 }
 
 /** Returns the process id in the calling process's PID namespace (getpid(2)). */

@@ -38,6 +38,11 @@ export const F_SETFD = 2;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
+
+/** socket(2) values for socketpair. */
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const SOCK_CLOEXEC = 0o2000000;
 export const O_NONBLOCK = 0o4000;
 
 /** The namespaces m-docker creates, with their clone flag and their name under /proc/PID/ns. */

@@ -1,5 +1,8 @@
-import { constants } from 'node:os';
-import { getSystemErrorMap } from 'node:util';
+import { createRequire } from 'node:module';
+
+// node:os and node:util are loaded only when an error is described: under
+// Bun, importing them costs a few milliseconds of every container's start.
+const requireLazily = createRequire(import.meta.url);
 
 const BRAND = Symbol.for('@m-docker/syscalls/SyscallError');
 
@@ -57,6 +60,7 @@ export const fallbackDescriber: { describe?: (errno: number) => string } = {};
 export function errnoName(errno: number): string {
   if (!errnoNames) {
     errnoNames = new Map();
+    const { constants } = requireLazily('node:os') as typeof import('node:os');
     for (const [name, value] of Object.entries(constants.errno)) {
       if (!errnoNames.has(value)) errnoNames.set(value, name);
     }
@@ -68,7 +72,7 @@ export function errnoName(errno: number): string {
 // errno values it has no entry for come from glibc's strerror(3).
 function describeErrno(errno: number, code: string): string {
   if (code === 'ENOSYS' && errno === 0) return 'not supported on this platform';
-  errnoDescriptions ??= getSystemErrorMap();
+  errnoDescriptions ??= (requireLazily('node:util') as typeof import('node:util')).getSystemErrorMap();
   const description = errnoDescriptions.get(-errno)?.[1] ?? fallbackDescriber.describe?.(errno);
   if (!description) return 'unknown error';
   return description.charAt(0).toLowerCase() + description.slice(1);

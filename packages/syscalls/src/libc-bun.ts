@@ -37,6 +37,7 @@ const DECLARATIONS = {
   prctl: { args: [int, 'u64'], returns: int },
   getpid: { args: [], returns: int },
   close: { args: [int], returns: int },
+  socketpair: { args: [int, int, int, pointer], returns: int },
   signal: { args: [int, pointer], returns: pointer },
   sigprocmask: { args: [int, pointer, pointer], returns: int },
   syscall: { args: ['i64', 'i64', 'i64', 'i64'], returns: 'i64' },
@@ -86,6 +87,7 @@ export function openBunLibc(): Libc {
     prctlReadInt: (option, result) => call.prctl(option, BigInt(ffi.ptr(result))),
     getpid: () => call.getpid(),
     close: (fd) => call.close(fd),
+    socketpair: (domain, type, protocol, fds) => call.socketpair(domain, type, protocol, fds),
     signalDefault: (signum) => {
       call.signal(signum, null);
     },

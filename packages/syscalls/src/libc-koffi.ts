@@ -40,6 +40,7 @@ export function openKoffiLibc(): Libc {
     prctlReadInt: (option, result) => prctl(option, 'int *', result),
     getpid: lib.func('int getpid(void)'),
     close: lib.func('int close(int fd)'),
+    socketpair: lib.func('int socketpair(int domain, int type, int protocol, int *sv)'),
     signalDefault: (signum) => {
       signal(signum, null);
     },

@@ -1,4 +1,4 @@
-import { constants } from 'node:os';
+import { createRequire } from 'node:module';
 
 import type { InitFailure } from '@m-docker/ipc';
 
@@ -9,7 +9,11 @@ const CANNOT_EXECUTE = new Set(['EACCES', 'EISDIR', 'E2BIG', 'ENOEXEC', 'ETXTBSY
 
 /** Returns the status docker gives for a process that exited with `code` or died of `signal`: 128+N for signal N. */
 export function statusFromExit(code: number | null, signal: NodeJS.Signals | null): number {
-  if (signal !== null) return 128 + (constants.signals[signal] ?? 0);
+  if (signal !== null) {
+    // node:os is loaded only here: under Bun it costs milliseconds of every start.
+    const { constants } = createRequire(import.meta.url)('node:os') as typeof import('node:os');
+    return 128 + (constants.signals[signal] ?? 0);
+  }
   return code ?? EXIT_STATUS.runtimeError;
 }
 
