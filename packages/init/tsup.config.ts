@@ -8,6 +8,8 @@ export default defineConfig({
   format: ['esm'],
   target: 'node20',
   dts: { entry: { index: 'src/index.ts' } },
+  // One file per entry: main.js must not load a shared chunk at start.
+  splitting: false,
   clean: true,
   sourcemap: true,
   noExternal: [/^@m-docker\//],

@@ -1,6 +1,7 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { hostMounts, killStartedCli, NOT_ROOT, runCli } from './helpers.js';
+import { hostMounts, killStartedCli, makeTempDir, NOT_ROOT, runCli } from './helpers.js';
 
 afterEach(killStartedCli);
 
@@ -8,8 +9,8 @@ describe('m-docker command line', () => {
   it('--help lists run', async () => {
     const result = await runCli(['--help']);
     expect(result.status).toBe(0);
-    expect(result.stdout.toString()).toContain('run [options] <COMMAND> [ARG...]');
-    expect(result.stdout.toString()).toContain('--log-level <level>');
+    expect(result.stdout.toString()).toContain('run [OPTIONS] COMMAND [ARG...]');
+    expect(result.stdout.toString()).toContain('--log-level LEVEL');
   });
 
   it('no arguments prints help', async () => {
@@ -23,7 +24,7 @@ describe('m-docker command line', () => {
     expect(result.status).toBe(0);
     const help = result.stdout.toString();
     expect(help).toContain("m-docker run /bin/sh -c 'echo $$; hostname; ps -e -o pid,comm'");
-    expect(help).toContain('--env-file <file>');
+    expect(help).toContain('--env-file FILE');
     expect(help).toContain('126 if COMMAND cannot be executed');
   });
 
@@ -38,11 +39,13 @@ describe('m-docker command line', () => {
   });
 
   it.each([
-    [['run'], "missing required argument 'COMMAND'"],
-    [['run', '--no-such-option', 'true'], "unknown option '--no-such-option'"],
-    [['run', '--hostname'], "option '--hostname <name>' argument missing"],
-    [['--log-level', 'loud', 'run', 'true'], "option '--log-level <level>' argument 'loud' is invalid"],
-    [['no-such-command'], "unknown command 'no-such-command'"],
+    [['run'], "missing COMMAND: see 'm-docker run --help'"],
+    [['run', '--no-such-option', 'true'], "unknown option '--no-such-option': see 'm-docker run --help'"],
+    [['run', '--hostname'], "option '--hostname' needs a value: see 'm-docker run --help'"],
+    [['run', '-e'], "option '-e' needs a value: see 'm-docker run --help'"],
+    [['--log-level', 'loud', 'run', 'true'], 'invalid --log-level "loud": use one of error, warn, info, debug'],
+    [['--no-such-global', 'run', 'true'], "unknown option '--no-such-global': see 'm-docker --help'"],
+    [['no-such-command'], "unknown command 'no-such-command': see 'm-docker --help'"],
   ])('usage error %j gives 125', async (args, message) => {
     const result = await runCli(args);
     expect(result.status).toBe(125);
@@ -67,7 +70,7 @@ describe.skipIf(NOT_ROOT)('run options (needs root)', () => {
     [['--hostname', 'has space'], 'invalid hostname "has space"'],
     [['--hostname', 'x'.repeat(65)], 'invalid hostname'],
     [['--hostname', 'a_b'], 'invalid hostname "a_b"'],
-    [['--hostname', '-leading-dash'], 'invalid hostname "-leading-dash"'],
+    [['--hostname=-leading-dash'], 'invalid hostname "-leading-dash"'],
     [['--', ''], 'invalid command "": the command name is empty'],
   ])('bad value %j gives 125', async (options, message) => {
     const result = await runCli(['run', ...options, ...(options[0] === '--' ? [] : ['true'])]);
@@ -92,6 +95,32 @@ describe.skipIf(NOT_ROOT)('run options (needs root)', () => {
     const result = await runCli(['run', 'cat'], { input: 'not passed\n' });
     expect(result.status).toBe(0);
     expect(result.stdout.toString()).toBe('');
+  });
+
+  // Field 6 of /proc/PID/stat is the session id; 0 means a session outside
+  // the container's PID namespace, the CLI's.
+  it.each([
+    [[], '1'],
+    [['-t'], '0'],
+  ])('run %j puts PID 1 in session %s', async (options, session) => {
+    const result = await runCli(['run', ...options, '/bin/sh', '-c', 'cut -d" " -f6 /proc/1/stat']);
+    expect(result.stdout.toString()).toBe(`${session}\n`);
+  });
+
+  // The init starts before the options are parsed. An init that waits for
+  // ever, found by its unique path, must be gone once the CLI has exited.
+  it('usage error leaves no init running', async () => {
+    const dir = makeTempDir('early-init');
+    try {
+      const init = `${dir.path}/waiting-init.mjs`;
+      writeFileSync(init, 'setInterval(() => {}, 1000);\n');
+      const result = await runCli(['run', '--no-such-option', 'true'], { env: { M_DOCKER_INIT_PATH: init } });
+      expect(result.status).toBe(125);
+      expect(result.stderr).toBe("m-docker: unknown option '--no-such-option': see 'm-docker run --help'\n");
+      expect(processesRunning(init)).toEqual([]);
+    } finally {
+      dir.remove();
+    }
   });
 
   it('--debug logs each protocol step', async () => {
@@ -120,3 +149,16 @@ describe.skipIf(NOT_ROOT)('run options (needs root)', () => {
     expect(result.stderr).toMatch(/^m-docker: cannot create namespaces: unshare .*EPERM.*: run m-docker as root with CAP_SYS_ADMIN\n$/);
   });
 });
+
+// The pids of processes whose command line contains `text`, from /proc.
+function processesRunning(text: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(text)) pids.push(Number(name));
+    } catch {
+      // The process ended while /proc was read.
+    }
+  }
+  return pids;
+}

@@ -74,7 +74,7 @@ describe('runtime selection without Bun', () => {
   ])('invalid %s gives 125', async (name, value) => {
     const result = await runCopy(['run', '/bin/true'], { [name]: value });
     expect(result.status).toBe(125);
-    expect(result.stderr).toBe(`m-docker: invalid ${name} "${value}": use node or bun, or leave it unset\n`);
+    expect(result.stderr).toBe(`m-docker: invalid ${name} "${value}": use auto, node or bun, or leave it unset\n`);
   });
 
   it.each([

@@ -1,3 +1,5 @@
+import { closeSync, openSync } from 'node:fs';
+
 import {
   type ContainerConfig,
   type InitFailure,
@@ -13,6 +15,7 @@ import {
   clearCloseOnExec,
   clearNonBlocking,
   closeFrom,
+  dup2,
   execve,
   exitNow,
   MS_NODEV,
@@ -24,6 +27,7 @@ import {
   resetSignals,
   SyscallError,
   setCloseOnExec,
+  setsid,
   setParentDeathSignal,
   sethostname,
 } from '@m-docker/syscalls';
@@ -106,6 +110,14 @@ function setUpContainer(config: ContainerConfig, log: Logger): string {
   step('mount', () => mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC));
   step('hostname', () => sethostname(config.hostname));
   step('chdir', () => chdir(config.cwd));
+  step('fds', () => {
+    if (!config.interactive) replaceStdinWithDevNull();
+  });
+  // The CLI spawns the init before it has parsed its options, so the init
+  // leaves the caller's session here unless the command keeps the terminal.
+  step('session', () => {
+    if (!config.terminal) setsid();
+  });
 
   const command = config.argv[0] as string;
   const executable = step('resolve', () => resolveExecutable(command, config.env));
@@ -113,6 +125,13 @@ function setUpContainer(config: ContainerConfig, log: Logger): string {
 
   send({ type: 'ready' });
   return executable;
+}
+
+// Without -i the command reads /dev/null, as with docker.
+function replaceStdinWithDevNull(): void {
+  const devNull = openSync('/dev/null', 'r');
+  dup2(devNull, 0);
+  closeSync(devNull);
 }
 
 function waitForStart(): void {

@@ -35,6 +35,8 @@ export function makeConfig(overrides: Partial<ContainerConfig> = {}): ContainerC
     env: ['PATH=/usr/bin:/bin'],
     hostname: 'init-test',
     cwd: '/',
+    interactive: false,
+    terminal: false,
     logLevel: 'warn',
     ...overrides,
   };

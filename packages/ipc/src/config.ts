@@ -24,13 +24,17 @@ export interface ContainerConfig {
   hostname: string;
   /** Absolute working directory inside the container, no NUL. */
   cwd: string;
+  /** Whether the command keeps the standard input it was started with; otherwise it reads /dev/null. */
+  interactive: boolean;
+  /** Whether the command stays in the caller's session and terminal; otherwise it gets a new session (setsid). */
+  terminal: boolean;
   logLevel: LogLevel;
 }
 
 /** Maximum host name length in bytes that sethostname(2) accepts on Linux (HOST_NAME_MAX). */
 export const HOSTNAME_MAX_BYTES = 64;
 
-const CONFIG_FIELDS = ['id', 'argv', 'env', 'hostname', 'cwd', 'logLevel'] as const satisfies readonly (keyof ContainerConfig)[];
+const CONFIG_FIELDS = ['id', 'argv', 'env', 'hostname', 'cwd', 'interactive', 'terminal', 'logLevel'] as const satisfies readonly (keyof ContainerConfig)[];
 
 const CONTEXT: ShapeContext = { name: 'config', fieldPrefix: '', code: 'INVALID_CONFIG' };
 
@@ -52,6 +56,8 @@ export function validateConfig(value: unknown): ContainerConfig {
     env: validateEnv(fields.env),
     hostname: validateHostname(fields.hostname),
     cwd: validateCwd(fields.cwd),
+    interactive: validateBoolean(fields.interactive, 'interactive'),
+    terminal: validateBoolean(fields.terminal, 'terminal'),
     logLevel: validateLogLevel(fields.logLevel),
   };
 }
@@ -115,6 +121,13 @@ function validateCwd(value: unknown): string {
     throw invalidField(CONTEXT, 'cwd', `${renderValue(cwd)} must be an absolute path (starting with '/')`);
   }
   return cwd;
+}
+
+function validateBoolean(value: unknown, field: 'interactive' | 'terminal'): boolean {
+  if (typeof value !== 'boolean') {
+    throw invalidField(CONTEXT, field, `${renderValue(value)} must be true or false`);
+  }
+  return value;
 }
 
 function validateLogLevel(value: unknown): LogLevel {

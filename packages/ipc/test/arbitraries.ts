@@ -98,6 +98,8 @@ export const containerConfig: fc.Arbitrary<ContainerConfig> = fc.record({
   env: fc.array(envEntry, { maxLength: 8 }),
   hostname,
   cwd,
+  interactive: fc.boolean(),
+  terminal: fc.boolean(),
   logLevel: fc.constantFrom(...LOG_LEVELS),
 });
 
@@ -141,6 +143,8 @@ export function sampleConfig(overrides: Partial<Record<keyof ContainerConfig, un
     env: ['PATH=/usr/bin:/bin', 'EMPTY='],
     hostname: 'box',
     cwd: '/',
+    interactive: false,
+    terminal: false,
     logLevel: 'info',
     ...overrides,
   } as ContainerConfig;

@@ -264,6 +264,18 @@ describe('validateConfig', () => {
       field: 'logLevel',
       message: 'logLevel 3 must be one of error, warn, info, debug',
     },
+    {
+      name: 'string interactive',
+      value: sampleConfig({ interactive: 'yes' }),
+      field: 'interactive',
+      message: 'interactive "yes" must be true or false',
+    },
+    {
+      name: 'missing terminal',
+      value: sampleConfig({ terminal: undefined }),
+      field: 'terminal',
+      message: 'terminal undefined must be true or false',
+    },
   ];
 
   it.each(rejections)('validateConfig rejects $name', ({ value, field, message }) => {

@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { currentJsRuntime, type JsRuntime } from './current.js';
@@ -48,7 +48,7 @@ export function parseRuntimeChoice(name: string, value: string | undefined): Run
   if (value === undefined || value === '') return 'auto';
   const choice = RUNTIME_CHOICES.find((candidate) => candidate === value);
   if (choice === undefined) {
-    throw new RuntimeUnavailableError(`invalid ${name} ${JSON.stringify(value)}: use node or bun, or leave it unset`);
+    throw new RuntimeUnavailableError(`invalid ${name} ${JSON.stringify(value)}: use auto, node or bun, or leave it unset`);
   }
   return choice;
 }
@@ -98,7 +98,8 @@ function findNode(searchPath = process.env.PATH ?? ''): SelectedRuntime {
     const candidate = join(folder, 'node');
     try {
       accessSync(candidate, constants.X_OK);
-      return { runtime: 'node', executable: candidate, version: undefined };
+      // access(2) grants X_OK on a folder too, which `command -v node` skips.
+      if (statSync(candidate).isFile()) return { runtime: 'node', executable: candidate, version: undefined };
     } catch {
       // Not in this folder.
     }

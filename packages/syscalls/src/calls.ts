@@ -201,6 +201,22 @@ export function socketpair(): [number, number] {
   return [fds[0] as number, fds[1] as number];
 }
 
+/** Makes `newFd` refer to the open file of `oldFd`, closing what `newFd` was (dup2(2)). */
+export function dup2(oldFd: number, newFd: number): void {
+  if (loadLibc().dup2(oldFd, newFd) === -1) {
+    const errno = lastErrno();
+    throw fail(errno, { syscall: 'dup2', args: `oldfd=${oldFd} newfd=${newFd}` });
+  }
+}
+
+/** Starts a new session with the calling process as its leader, without a controlling terminal (setsid(2)). */
+export function setsid(): void {
+  if (loadLibc().setsid() === -1) {
+    const errno = lastErrno();
+    throw fail(errno, { syscall: 'setsid' });
+  }
+}
+
 /** Closes `fd` (close(2)). */
 export function close(fd: number): void {
   if (loadLibc().close(fd) === -1) {

@@ -37,6 +37,8 @@ const DECLARATIONS = {
   prctl: { args: [int, 'u64'], returns: int },
   getpid: { args: [], returns: int },
   close: { args: [int], returns: int },
+  dup2: { args: [int, int], returns: int },
+  setsid: { args: [], returns: int },
   socketpair: { args: [int, int, int, pointer], returns: int },
   signal: { args: [int, pointer], returns: pointer },
   sigprocmask: { args: [int, pointer, pointer], returns: int },
@@ -87,6 +89,8 @@ export function openBunLibc(): Libc {
     prctlReadInt: (option, result) => call.prctl(option, BigInt(ffi.ptr(result))),
     getpid: () => call.getpid(),
     close: (fd) => call.close(fd),
+    dup2: (oldFd, newFd) => call.dup2(oldFd, newFd),
+    setsid: () => call.setsid(),
     socketpair: (domain, type, protocol, fds) => call.socketpair(domain, type, protocol, fds),
     signalDefault: (signum) => {
       call.signal(signum, null);

@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import type * as Koffi from 'koffi';
@@ -10,7 +11,11 @@ import type { Libc } from './libc.js';
 
 /** Loads glibc with koffi and declares the functions m-docker calls. */
 export function openKoffiLibc(): Libc {
-  const koffi = createRequire(import.meta.url)('koffi') as typeof Koffi;
+  // koffi finds its native addon relative to its own folder, which must be
+  // the real one: seen through pnpm's node_modules symlink, the addon's path
+  // does not resolve, and Node 20 sometimes keeps that symlinked path.
+  const require = createRequire(import.meta.url);
+  const koffi = require(realpathSync(require.resolve('koffi'))) as typeof Koffi;
   const lib = koffi.load('libc.so.6');
 
   const fcntl = lib.func('int fcntl(int fd, int cmd, ...)');
@@ -40,6 +45,8 @@ export function openKoffiLibc(): Libc {
     prctlReadInt: (option, result) => prctl(option, 'int *', result),
     getpid: lib.func('int getpid(void)'),
     close: lib.func('int close(int fd)'),
+    dup2: lib.func('int dup2(int oldfd, int newfd)'),
+    setsid: lib.func('int setsid(void)'),
     socketpair: lib.func('int socketpair(int domain, int type, int protocol, int *sv)'),
     signalDefault: (signum) => {
       signal(signum, null);

@@ -29,6 +29,8 @@ export interface Libc {
   prctlReadInt(option: number, result: Int32Array): number;
   getpid(): number;
   close(fd: number): number;
+  dup2(oldFd: number, newFd: number): number;
+  setsid(): number;
   /** socketpair(2): fills `fds` with the two descriptors. */
   socketpair(domain: number, type: number, protocol: number, fds: Int32Array): number;
   /** Sets the action of `signum` to SIG_DFL. */

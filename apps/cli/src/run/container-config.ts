@@ -47,6 +47,8 @@ export function buildConfig(request: RunRequest, id: string, hostname: string): 
     env,
     hostname,
     cwd: request.workdir,
+    interactive: request.interactive,
+    terminal: request.tty,
     logLevel: request.logLevel,
   };
   checkSize(config);

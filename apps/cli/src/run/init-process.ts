@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 
 import { initEntryPath } from '@m-docker/init';
-import type { Logger } from '@m-docker/log';
 import { scriptArguments } from '@m-docker/runtime';
 import { close, type NamespaceName, SyscallError, socketpair, spawnInNamespaces } from '@m-docker/syscalls';
 
@@ -23,11 +22,19 @@ export const INIT_PATH_VARIABLE = 'M_DOCKER_INIT_PATH';
 export interface InitProcess {
   child: ChildProcess;
   pipeFd: number;
+  /** Settles when the init (after execve, the command) exits. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Why Node runs the init although Bun was preferred, for one debug line. */
+  fallbackReason: string | undefined;
+  /** Closes the CLI's end of the pipe, once the start protocol is over. */
+  closePipe(): void;
+  /** Kills the init and closes the CLI's end of the pipe. */
+  discard(): void;
 }
 
 export interface InitOptions {
-  interactive: boolean;
-  tty: boolean;
+  /** Whether the CLI's fd 0 is open, so the init can inherit it. */
+  stdinOpen: boolean;
 }
 
 /**
@@ -35,28 +42,23 @@ export interface InitOptions {
  * fd 3. The CLI keeps the other end as a plain descriptor rather than a
  * 'pipe' in spawn's stdio: under Bun, such a pipe loads node:net and its
  * streams, about 6 ms of every start, and the CLI reads it synchronously
- * anyway.
+ * anyway. The init inherits the CLI's stdio and session; it applies -i and
+ * -t itself once the config arrives.
  */
-export function spawnInit(options: InitOptions, log: Logger, timeline: Timeline): InitProcess {
+export function spawnInit(options: InitOptions, timeline: Timeline): InitProcess {
   const entry = process.env[INIT_PATH_VARIABLE] || initEntryPath();
   const runtime = selectInitRuntime();
-  if (runtime.fallbackReason !== undefined) {
-    log.debug('Bun is unavailable, so Node runs m-docker', { reason: runtime.fallbackReason });
-  }
 
   const [pipeFd, initEnd] = socketpair();
   let child: ChildProcess;
   try {
     child = spawnInNamespaces(runtime.executable, scriptArguments(runtime.runtime, entry), {
       namespaces: CONTAINER_NAMESPACES,
-      stdio: [options.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', initEnd],
+      stdio: [options.stdinOpen ? 'inherit' : 'ignore', 'inherit', 'inherit', initEnd],
       // The init gets no environment of the host's; the command's comes in the config.
       env: {},
       // The root, so that no runtime reads configuration from the user's folder.
       cwd: '/',
-      // Without -t the container gets its own session, as with docker, so
-      // the terminal's Ctrl-C reaches it only through the CLI's forwarding.
-      detached: !options.tty,
     });
   } catch (error) {
     close(pipeFd);
@@ -66,9 +68,24 @@ export function spawnInit(options: InitOptions, log: Logger, timeline: Timeline)
     // never see the end of stream that means execve succeeded.
     close(initEnd);
   }
-
   timeline.mark('init spawned', { pid: child.pid, runtime: describeRuntime(runtime), entry });
-  return { child, pipeFd };
+
+  let pipeOpen = true;
+  const closePipe = () => {
+    if (pipeOpen) close(pipeFd);
+    pipeOpen = false;
+  };
+  return {
+    child,
+    pipeFd,
+    exited: waitForExit(child),
+    fallbackReason: runtime.fallbackReason,
+    closePipe,
+    discard: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      closePipe();
+    },
+  };
 }
 
 function spawnError(error: unknown): CliError {
@@ -80,8 +97,7 @@ function spawnError(error: unknown): CliError {
   return new CliError(`cannot start the container's init: ${(error as Error).message}`, undefined, { cause: error });
 }
 
-/** Waits for the init (and after execve, the command) to exit. */
-export function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', (error) => {

@@ -1,10 +1,10 @@
 import type { Logger } from '@m-docker/log';
-import { close } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
 import { buildConfig, type RunRequest, validateRequest } from './container-config.js';
+import type { EarlyInit } from './early-init.js';
 import { statusFromExit } from './exit-status.js';
-import { spawnInit, waitForExit } from './init-process.js';
+import { type InitProcess, spawnInit } from './init-process.js';
 import { forwardSignals } from './signals.js';
 import { startContainer } from './start-protocol.js';
 import { Timeline } from './timeline.js';
@@ -12,43 +12,70 @@ import { Timeline } from './timeline.js';
 export type { RunRequest } from './container-config.js';
 
 // How the parent drives one container (the init's side is in @m-docker/init):
-// spawn the init in new namespaces first, so that its start-up overlaps the
-// rest of the CLI's work (reading env files, building the config); then run
-// the start protocol over fd 3, and wait for the command to exit while
-// forwarding signals to it. Every failure path ends the init with SIGKILL
-// and waits for it, so no process is left behind.
+// the init is spawned in new namespaces first, usually before the CLI has
+// parsed its options (see early-init.ts), so that the two start-ups overlap.
+// Then the CLI builds the config (reading env files), runs the start
+// protocol over fd 3, and waits for the command to exit while forwarding
+// signals to it. Every failure path ends the init with SIGKILL and waits for
+// it, so no process is left behind.
 
 /** Runs one container to its end and returns the exit status for the CLI. */
-export async function runContainer(request: RunRequest, parentLog: Logger, started: number): Promise<number> {
-  requireRoot();
-  const id = newContainerId();
-  const hostname = request.hostname ?? id.slice(0, 12);
-  validateRequest(request, hostname);
-  const log = parentLog.child({ id: id.slice(0, 12) });
-  const timeline = new Timeline(log);
-  timeline.mark('cli started', undefined, started);
-
-  const { child, pipeFd } = spawnInit(request, log, timeline);
-  const exited = waitForExit(child);
-  let stopForwarding = () => {};
+export async function runContainer(
+  request: RunRequest,
+  parentLog: Logger,
+  started: number,
+  early?: EarlyInit,
+): Promise<number> {
+  const timeline = early?.timeline ?? new Timeline();
+  let init = early?.init;
   try {
-    try {
-      startContainer(pipeFd, buildConfig(request, id, hostname), timeline);
-    } finally {
-      close(pipeFd);
-    }
-    stopForwarding = forwardSignals(child, request.tty, log);
+    requireRoot();
+    if (early?.error !== undefined) throw early.error;
+    const id = newContainerId();
+    const hostname = request.hostname ?? id.slice(0, 12);
+    validateRequest(request, hostname);
 
-    const { code, signal } = await exited;
+    const log = parentLog.child({ id: id.slice(0, 12) });
+    timeline.mark('cli started', undefined, started);
+    timeline.attach(log);
+    init ??= spawnInit({ stdinOpen: true }, timeline);
+    if (init.fallbackReason !== undefined) {
+      log.debug('Bun is unavailable, so Node runs m-docker', { reason: init.fallbackReason });
+    }
+
+    const status = await runToExit(init, buildConfig(request, id, hostname), request.tty, timeline, log);
+    log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
+    return status;
+  } catch (error) {
+    if (init) {
+      init.discard();
+      await init.exited.catch(() => undefined);
+    }
+    parentLog.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
+    throw error;
+  }
+}
+
+async function runToExit(
+  init: InitProcess,
+  config: ReturnType<typeof buildConfig>,
+  tty: boolean,
+  timeline: Timeline,
+  log: Logger,
+): Promise<number> {
+  try {
+    startContainer(init.pipeFd, config, timeline);
+  } finally {
+    init.closePipe();
+  }
+
+  const stopForwarding = forwardSignals(init.child, tty, log);
+  try {
+    const { code, signal } = await init.exited;
     timeline.mark('container exited', { code: code ?? undefined, signal: signal ?? undefined });
     return statusFromExit(code, signal);
-  } catch (error) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited.catch(() => undefined);
-    throw error;
   } finally {
     stopForwarding();
-    log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
   }
 }
 

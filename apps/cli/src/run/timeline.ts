@@ -2,8 +2,8 @@ import type { LogFields, Logger } from '@m-docker/log';
 
 /** The phases of `m-docker run`, in the order they happen. */
 export const RUN_PHASES = [
-  'cli started',
   'init spawned',
+  'cli started',
   'config sent',
   'ready received',
   'start sent',
@@ -15,25 +15,36 @@ export type RunPhase = (typeof RUN_PHASES)[number];
 
 /**
  * Records when each phase of a run happened, in milliseconds since the CLI
- * process started (performance.now() counts from there under Node and Bun),
- * and logs each phase as it happens. `summary()` gives the whole timeline on
- * one line for --debug.
+ * process started (performance.now() counts from there under Node and Bun).
+ * The init is spawned before the logger exists, so marks made before
+ * `attach()` are logged when it is called, with their time as `at`.
+ * `summary()` gives the whole timeline on one line for --debug.
  */
 export class Timeline {
   private readonly marks = new Map<RunPhase, number>();
+  private readonly pending: { phase: RunPhase; fields: LogFields | undefined; time: number }[] = [];
+  private log: Logger | undefined;
 
-  constructor(private readonly log: Logger) {}
-
-  /** Records `phase` at `time` (default: now) and logs it. */
+  /** Records `phase` at `time` (default: now) and logs it once a logger is attached. */
   mark(phase: RunPhase, fields?: LogFields, time = performance.now()): void {
     this.marks.set(phase, time);
-    this.log.debug(phase, fields);
+    if (this.log) this.log.debug(phase, fields);
+    else this.pending.push({ phase, fields, time });
   }
 
-  /** Returns `init spawned 8.1, config sent 9.0, …` for the phases reached so far. */
+  /** Logs the marks made so far and every later one through `log`. */
+  attach(log: Logger): void {
+    this.log = log;
+    for (const { phase, fields, time } of this.pending.splice(0)) {
+      log.debug(phase, { ...fields, at: `${time.toFixed(1)}ms` });
+    }
+  }
+
+  /** Returns `init spawned 8.1, cli started 9.0, …` for the phases reached so far, in time order. */
   summary(): string {
-    return RUN_PHASES.filter((phase) => this.marks.has(phase))
-      .map((phase) => `${phase} ${(this.marks.get(phase) as number).toFixed(1)}`)
+    return [...this.marks]
+      .sort((a, b) => a[1] - b[1])
+      .map(([phase, time]) => `${phase} ${time.toFixed(1)}`)
       .join(', ');
   }
 }

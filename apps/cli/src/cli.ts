@@ -1,0 +1,41 @@
+import { writeSync } from 'node:fs';
+
+import { createLogger } from '@m-docker/log';
+
+import packageJson from '../package.json' with { type: 'json' };
+import { CliError } from './cli-error.js';
+import { parseCommandLine } from './command-line.js';
+import { discardEarlyInit, type EarlyInit } from './run/early-init.js';
+import { runContainer } from './run/run-container.js';
+import { describeCliRuntime, describeRuntime, selectInitRuntime } from './runtime/init-runtime.js';
+
+/**
+ * Parses the command line and runs it; returns the exit status. Errors end
+ * in one line on stderr, `m-docker: WHAT FAILED: WHAT TO DO`, with docker's
+ * exit statuses. An init spawned early that no run used is ended here.
+ */
+export async function main(argv: string[], started: number, early: EarlyInit | undefined): Promise<number> {
+  let earlyUsed = false;
+  try {
+    const parsed = parseCommandLine(argv);
+    if (parsed.kind === 'help') {
+      writeSync(1, parsed.text);
+      return 0;
+    }
+    if (parsed.kind === 'version') {
+      const init = describeRuntime(selectInitRuntime(), true);
+      writeSync(1, `m-docker ${packageJson.version} (cli: ${describeCliRuntime()}, init: ${init})\n`);
+      return 0;
+    }
+
+    const log = createLogger({ level: parsed.request.logLevel, component: 'cli' });
+    earlyUsed = true;
+    return await runContainer(parsed.request, log, started, early);
+  } catch (error) {
+    const cliError = error instanceof CliError ? error : new CliError(`unexpected error: ${(error as Error)?.stack ?? error}`);
+    writeSync(2, `m-docker: ${cliError.message}\n`);
+    return cliError.status;
+  } finally {
+    if (!earlyUsed) await discardEarlyInit(early);
+  }
+}

@@ -1,0 +1,65 @@
+import { fstatSync } from 'node:fs';
+
+import { type InitProcess, spawnInit } from './init-process.js';
+import { Timeline } from './timeline.js';
+
+// `m-docker run` spawns the container's init before it loads the rest of
+// the CLI (option parsing, help, the protocol code), so that the init's
+// runtime start-up overlaps the CLI's. The init does not depend on the
+// options: -i and -t reach it in the config, and it applies them itself.
+
+/** The init spawned at the CLI's start, or the error spawning it gave, with the timeline of the run. */
+export interface EarlyInit {
+  timeline: Timeline;
+  init?: InitProcess;
+  /** The spawn failure, raised once the command line is known to ask for run. */
+  error?: unknown;
+}
+
+/** Returns whether `argv` asks for `run` after nothing but m-docker's global options. */
+export function isRunCommand(argv: readonly string[]): boolean {
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index] as string;
+    if (arg === 'run') return true;
+    if (arg === '--log-level') {
+      index++;
+      continue;
+    }
+    if (arg.startsWith('--log-level=') || arg === '-D' || arg === '--debug') continue;
+    return false;
+  }
+  return false;
+}
+
+/**
+ * Spawns the init when `argv` asks for run and the CLI runs as root; returns
+ * undefined otherwise, and then nothing was created. The caller must hand
+ * the init to runContainer or end it with discardEarlyInit.
+ */
+export function startInitEarly(argv: readonly string[]): EarlyInit | undefined {
+  if (!isRunCommand(argv) || process.getuid?.() !== 0) return undefined;
+
+  const timeline = new Timeline();
+  try {
+    return { timeline, init: spawnInit({ stdinOpen: isOpen(0) }, timeline) };
+  } catch (error) {
+    return { timeline, error };
+  }
+}
+
+/** Ends an early init that no run will use, and waits until it is gone. */
+export async function discardEarlyInit(early: EarlyInit | undefined): Promise<void> {
+  const init = early?.init;
+  if (!init) return;
+  init.discard();
+  await init.exited.catch(() => undefined);
+}
+
+function isOpen(fd: number): boolean {
+  try {
+    fstatSync(fd);
+    return true;
+  } catch {
+    return false;
+  }
+}
