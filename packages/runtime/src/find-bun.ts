@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -85,6 +84,8 @@ function findBunOnPath(searchPath: string): { bun: BunLocation } | { reason: str
     .find(isExecutable);
   if (path === undefined) return { reason: 'no bun on PATH' };
 
+  // node:child_process is required here, on the rare path that needs it.
+  const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   const result = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 5000, env: {} });
   const version = result.stdout?.trim() ?? '';
   if (result.status !== 0 || version === '') {

@@ -20,3 +20,10 @@ export {
   scriptCommand,
   selectRuntime,
 } from './select-runtime.js';
+export {
+  type ProcessExit,
+  type StartedProcess,
+  type StartProcessOptions,
+  type StdioEntry,
+  startProcess,
+} from './start-process.js';

@@ -1,5 +1,6 @@
-import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 import { chroot, fchdir, setns, unshare } from './calls.js';
 import { NAMESPACES, type NamespaceName } from './constants.js';
@@ -35,6 +36,24 @@ interface SavedContext {
  */
 export function spawnInNamespaces(command: string, args: readonly string[], options: NamespaceSpawnOptions): ChildProcess {
   const { namespaces, ...spawnOptions } = options;
+  // Required on first use: under Bun, the CLI starts processes with
+  // Bun.spawn and never pays for loading node:child_process.
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  return runInNamespaces(
+    namespaces,
+    () => spawn(command, args, spawnOptions),
+    (child) => child.kill('SIGKILL'),
+  );
+}
+
+/**
+ * Calls `start` with the calling thread in new namespaces, then returns the
+ * thread to the namespaces, root and working directory it had. `start` must
+ * create the process synchronously from this thread, as child_process.spawn
+ * and Bun.spawn do; the process keeps the new namespaces. If the thread
+ * cannot be restored, `abandon` ends the process and the error is thrown.
+ */
+export function runInNamespaces<T>(namespaces: readonly NamespaceName[], start: () => T, abandon: (started: T) => void): T {
   const flags = namespaces.reduce((all, name) => all | NAMESPACES[name].flag, 0);
   const saved = saveContext(namespaces);
 
@@ -48,9 +67,9 @@ export function spawnInNamespaces(command: string, args: readonly string[], opti
   }
 
   const restoreFilesystem = namespaces.includes('mnt');
-  let child: ChildProcess;
+  let started: T;
   try {
-    child = spawn(command, args, spawnOptions);
+    started = start();
   } catch (error) {
     restoreAndClose(saved, restoreFilesystem);
     throw error;
@@ -59,10 +78,10 @@ export function spawnInNamespaces(command: string, args: readonly string[], opti
   try {
     restoreAndClose(saved, restoreFilesystem);
   } catch (error) {
-    child.kill('SIGKILL');
+    abandon(started);
     throw error;
   }
-  return child;
+  return started;
 }
 
 function saveContext(namespaces: readonly NamespaceName[]): SavedContext {

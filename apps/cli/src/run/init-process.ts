@@ -1,8 +1,6 @@
-import type { ChildProcess } from 'node:child_process';
-
 import { initEntryPath } from '@m-docker/init';
-import { scriptArguments } from '@m-docker/runtime';
-import { close, type NamespaceName, SyscallError, socketpair, spawnInNamespaces } from '@m-docker/syscalls';
+import { type ProcessExit, type StartedProcess, scriptArguments, startProcess } from '@m-docker/runtime';
+import { close, type NamespaceName, runInNamespaces, SyscallError, socketpair } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
 import { describeRuntime, selectInitRuntime } from '../runtime/init-runtime.js';
@@ -20,10 +18,10 @@ export const INIT_PATH_VARIABLE = 'M_DOCKER_INIT_PATH';
 
 /** The container's init: its process and the CLI's end of the socketpair whose other end is the init's fd 3. */
 export interface InitProcess {
-  child: ChildProcess;
+  child: StartedProcess;
   pipeFd: number;
   /** Settles when the init (after execve, the command) exits. */
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<ProcessExit>;
   /** Why Node runs the init although Bun was preferred, for one debug line. */
   fallbackReason: string | undefined;
   /** Closes the CLI's end of the pipe, once the start protocol is over. */
@@ -50,16 +48,17 @@ export function spawnInit(options: InitOptions, timeline: Timeline): InitProcess
   const runtime = selectInitRuntime();
 
   const [pipeFd, initEnd] = socketpair();
-  let child: ChildProcess;
+  let child: StartedProcess;
   try {
-    child = spawnInNamespaces(runtime.executable, scriptArguments(runtime.runtime, entry), {
-      namespaces: CONTAINER_NAMESPACES,
-      stdio: [options.stdinOpen ? 'inherit' : 'ignore', 'inherit', 'inherit', initEnd],
-      // The init gets no environment of the host's; the command's comes in the config.
-      env: {},
-      // The root, so that no runtime reads configuration from the user's folder.
-      cwd: '/',
-    });
+    const start = () =>
+      startProcess(runtime.executable, scriptArguments(runtime.runtime, entry), {
+        stdio: [options.stdinOpen ? 'inherit' : 'ignore', 'inherit', 'inherit', initEnd],
+        // The init gets no environment of the host's; the command's comes in the config.
+        env: {},
+        // The root, so that no runtime reads configuration from the user's folder.
+        cwd: '/',
+      });
+    child = runInNamespaces(CONTAINER_NAMESPACES, start, (started) => started.kill('SIGKILL'));
   } catch (error) {
     close(pipeFd);
     throw spawnError(error);
@@ -78,11 +77,11 @@ export function spawnInit(options: InitOptions, timeline: Timeline): InitProcess
   return {
     child,
     pipeFd,
-    exited: waitForExit(child),
+    exited: child.exited,
     fallbackReason: runtime.fallbackReason,
     closePipe,
     discard: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (!child.hasExited()) child.kill('SIGKILL');
       closePipe();
     },
   };
@@ -95,15 +94,4 @@ function spawnError(error: unknown): CliError {
     });
   }
   return new CliError(`cannot start the container's init: ${(error as Error).message}`, undefined, { cause: error });
-}
-
-function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-    child.once('error', (error) => {
-      if (child.pid === undefined) {
-        reject(new CliError(`cannot start the container's init: ${error.message}`, undefined, { cause: error }));
-      }
-    });
-  });
 }

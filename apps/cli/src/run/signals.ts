@@ -1,6 +1,5 @@
-import type { ChildProcess } from 'node:child_process';
-
 import type { Logger } from '@m-docker/log';
+import type { StartedProcess } from '@m-docker/runtime';
 
 /** Signals the CLI passes on to the container's PID 1, as `docker run` does. */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
@@ -11,7 +10,7 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'
 const TERMINAL_SIGNALS = new Set<NodeJS.Signals>(['SIGINT', 'SIGQUIT']);
 
 /** Passes the signals the CLI receives on to `child`; returns a function that stops it. */
-export function forwardSignals(child: ChildProcess, tty: boolean, log: Logger): () => void {
+export function forwardSignals(child: StartedProcess, tty: boolean, log: Logger): () => void {
   const handlers = new Map<NodeJS.Signals, () => void>();
   for (const signal of FORWARDED_SIGNALS) {
     const handler = () => {

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 
 import {
   currentJsRuntime,
@@ -48,6 +48,7 @@ export function describeCliRuntime(): string {
 export function describeRuntime(selected: SelectedRuntime, askVersion = false): string {
   let version = selected.version;
   if (version === undefined && askVersion) {
+    const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     version = spawnSync(selected.executable, ['--version'], { encoding: 'utf8', timeout: 10_000 }).stdout?.trim().replace(/^v/, '');
   }
   if (!version) return selected.runtime;
