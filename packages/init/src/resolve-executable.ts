@@ -1,4 +1,4 @@
-import { accessSync, constants, statSync } from 'node:fs';
+import { canAccess, F_OK, isDirectory, X_OK } from '@m-docker/syscalls';
 
 /**
  * The PATH searched when the container's environment has none. glibc's
@@ -56,19 +56,17 @@ function searchPath(env: readonly string[]): string[] {
   return (entry === undefined ? DEFAULT_SEARCH_PATH : entry.slice('PATH='.length)).split(':');
 }
 
+// access(2) and open(2) through libc rather than node:fs, whose import costs
+// about 3 ms of every start under Bun. All three follow symbolic links.
 function checkExecutable(path: string): void {
-  let isDirectory: boolean;
-  try {
-    isDirectory = statSync(path).isDirectory();
-  } catch {
+  if (!canAccess(path, F_OK)) {
     throw new ResolveError('ENOENT', 2, path, `${JSON.stringify(path)}: no such file or directory`);
   }
-  if (isDirectory) {
+  if (isDirectory(path)) {
     throw new ResolveError('EISDIR', 21, path, `${JSON.stringify(path)} is a directory`);
   }
-  try {
-    accessSync(path, constants.X_OK);
-  } catch {
+  if (!canAccess(path, X_OK)) {
     throw new ResolveError('EACCES', 13, path, `${JSON.stringify(path)}: permission denied`);
   }
 }
+

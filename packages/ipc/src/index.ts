@@ -16,4 +16,4 @@ export {
   parseFrameHeader,
 } from './frame.js';
 export { decodeMessage, encodeMessage, INIT_STAGES, type InitFailure, type InitStage, type Message } from './messages.js';
-export { readMessageSync, writeMessageSync } from './sync-channel.js';
+export { type FdIo, readMessageSync, type SyncChannelOptions, writeMessageSync } from './sync-channel.js';

@@ -1,8 +1,37 @@
-import { readSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 import { WireFormatError } from './errors.js';
 import { checkFrameLength, type DecoderOptions, FRAME_HEADER_SIZE, parseFrameHeader, resolveMaxFrameSize } from './frame.js';
 import { decodeMessage, encodeMessage, type Message } from './messages.js';
+
+/**
+ * Blocking reads and writes on a file descriptor, as node:fs's readSync and
+ * writeSync do them: each returns the byte count (0 from read at end of
+ * stream) and throws an error whose `code` names the errno on failure.
+ */
+export interface FdIo {
+  read(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+  write(fd: number, buffer: Uint8Array, offset: number, length: number): number;
+}
+
+/** Options of the sync channel: the frame limit and the I/O functions, node:fs by default. */
+export interface SyncChannelOptions extends DecoderOptions {
+  io?: FdIo;
+}
+
+// node:fs is required on first use rather than imported: under Bun its
+// import costs about 3 ms, which the init avoids by passing its own `io`.
+let nodeFsIo: FdIo | undefined;
+function defaultIo(): FdIo {
+  if (!nodeFsIo) {
+    const fs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+    nodeFsIo = {
+      read: (fd, buffer, offset, length) => fs.readSync(fd, buffer, offset, length, null),
+      write: (fd, buffer, offset, length) => fs.writeSync(fd, buffer, offset, length),
+    };
+  }
+  return nodeFsIo;
+}
 
 /*
  * The container's init has this end of the socketpair as fd 3. It uses
@@ -26,9 +55,10 @@ import { decodeMessage, encodeMessage, type Message } from './messages.js';
  * finds no data throws WOULD_BLOCK, so the caller must clear O_NONBLOCK with
  * fcntl(2) first. The fd 3 that Node's spawn() gives a child is blocking.
  */
-export function readMessageSync(fd: number, options?: DecoderOptions): Message | undefined {
+export function readMessageSync(fd: number, options?: SyncChannelOptions): Message | undefined {
+  const io = options?.io ?? defaultIo();
   const header = Buffer.alloc(FRAME_HEADER_SIZE);
-  const headerBytes = readFully(fd, header);
+  const headerBytes = readFully(io, fd, header);
 
   if (headerBytes === 0) {
     return undefined;
@@ -44,7 +74,7 @@ export function readMessageSync(fd: number, options?: DecoderOptions): Message |
   // parseFrameHeader checks the length against the limit before the allocation.
   const { type, length } = parseFrameHeader(header, options);
   const payload = Buffer.allocUnsafe(length);
-  const payloadBytes = readFully(fd, payload);
+  const payloadBytes = readFully(io, fd, payload);
 
   if (payloadBytes < length) {
     throw new WireFormatError(
@@ -64,22 +94,23 @@ export function readMessageSync(fd: number, options?: DecoderOptions): Message |
  * and on O_NONBLOCK a full socket buffer throws WOULD_BLOCK. Part of the
  * frame may be written when a write fails, and the stream is then unusable.
  */
-export function writeMessageSync(fd: number, message: Message, options?: DecoderOptions): void {
+export function writeMessageSync(fd: number, message: Message, options?: SyncChannelOptions): void {
+  const io = options?.io ?? defaultIo();
   const frame = encodeMessage(message);
   checkFrameLength(frame.byteLength - FRAME_HEADER_SIZE, resolveMaxFrameSize(options));
 
   let written = 0;
   while (written < frame.byteLength) {
-    written += retrySystemCall(fd, 'write', () => writeSync(fd, frame, written, frame.byteLength - written));
+    written += retrySystemCall(fd, 'write', () => io.write(fd, frame, written, frame.byteLength - written));
   }
 }
 
 /** Fills `target` from `fd` and returns how many bytes arrived before EOF. */
-function readFully(fd: number, target: Buffer): number {
+function readFully(io: FdIo, fd: number, target: Buffer): number {
   let filled = 0;
 
   while (filled < target.byteLength) {
-    const count = retrySystemCall(fd, 'read', () => readSync(fd, target, filled, target.byteLength - filled, null));
+    const count = retrySystemCall(fd, 'read', () => io.read(fd, target, filled, target.byteLength - filled));
     if (count === 0) {
       break;
     }

@@ -1,6 +1,8 @@
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+
+// node:fs is required when a search runs, not imported: under Bun the CLI
+// runs without searching, and importing node:fs would cost about 3 ms.
+const fs = () => createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 /** The oldest Bun that m-docker runs on: 1.4 loads koffi and runs the init's bun:ffi calls. */
 export const MIN_BUN_VERSION = [1, 4, 0] as const;
@@ -69,8 +71,8 @@ function findPackagedBun(name: string, from: string): { bun: BunLocation } | { r
   } catch {
     return { reason: `${name} is not installed` };
   }
-  const version = (JSON.parse(readFileSync(manifestPath, 'utf8')) as { version?: string }).version ?? '';
-  const path = join(dirname(manifestPath), 'bin', 'bun');
+  const version = (JSON.parse(fs().readFileSync(manifestPath, 'utf8')) as { version?: string }).version ?? '';
+  const path = `${manifestPath.slice(0, manifestPath.lastIndexOf('/'))}/bin/bun`;
   if (!isExecutable(path)) return { reason: `${path} is missing or not executable` };
   if (!isSupportedVersion(version)) return { reason: `${name} is version ${version}, older than ${MIN_BUN_VERSION.join('.')}` };
   return { bun: { path, version, source: 'package' } };
@@ -80,7 +82,7 @@ function findBunOnPath(searchPath: string): { bun: BunLocation } | { reason: str
   const path = searchPath
     .split(':')
     .filter((folder) => folder !== '')
-    .map((folder) => join(folder, 'bun'))
+    .map((folder) => `${folder}/bun`)
     .find(isExecutable);
   if (path === undefined) return { reason: 'no bun on PATH' };
 
@@ -113,8 +115,8 @@ export function isSupportedVersion(version: string): boolean {
 // must be skipped here, as the launcher's `command -v bun` skips it.
 function isExecutable(path: string): boolean {
   try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
+    fs().accessSync(path, fs().constants.X_OK);
+    return fs().statSync(path).isFile();
   } catch {
     return false;
   }
@@ -124,7 +126,7 @@ function isExecutable(path: string): boolean {
 // arm64 "Features"); an empty string where the file cannot be read.
 function readCpuFlags(): string {
   try {
-    const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+    const cpuinfo = fs().readFileSync('/proc/cpuinfo', 'utf8');
     return /^(flags|Features)\s*:(.*)$/m.exec(cpuinfo)?.[2] ?? '';
   } catch {
     return '';

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 import {
   AF_UNIX,
@@ -16,6 +16,7 @@ import {
   syscallNumber,
 } from './constants.js';
 import { errnoName, SyscallError, type SyscallErrorDetails } from './errors.js';
+import { readTextFile } from './fd-io.js';
 import { lastErrno, loadLibc } from './libc.js';
 
 // Builds the error for a call that just failed. errno must be read by the
@@ -242,6 +243,8 @@ export function closeFrom(first: number): void {
   const errno = number === undefined ? 38 : lastErrno();
   if (errno !== 38) throw fail(errno, { syscall: 'close_range', args: `first=${first}` });
 
+  // node:fs is loaded only on this fallback path.
+  const { readdirSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
   for (const name of readdirSync('/proc/self/fd')) {
     const fd = Number(name);
     if (fd >= first) closeQuietly(fd);
@@ -290,7 +293,7 @@ export function resetSignals(): void {
 
 // Reads one of the hexadecimal signal masks of /proc/thread-self/status (proc(5)).
 function readSignalMask(field: 'SigIgn' | 'SigBlk'): bigint {
-  const status = readFileSync('/proc/thread-self/status', 'latin1');
+  const status = readTextFile('/proc/thread-self/status');
   const match = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status);
   return match?.[1] ? BigInt(`0x${match[1]}`) : 0n;
 }

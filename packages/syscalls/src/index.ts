@@ -3,3 +3,4 @@ export * from './constants.js';
 export { errnoName, SyscallError, type SyscallErrorDetails } from './errors.js';
 export { type Libc, loadLibc } from './libc.js';
 export { type NamespaceSpawnOptions, runInNamespaces, spawnInNamespaces } from './spawn-in-namespaces.js';
+export { canAccess, F_OK, fdIo, isDirectory, O_CLOEXEC, O_DIRECTORY, O_RDONLY, O_WRONLY, openFile, readFd, readTextFile, writeFd, X_OK } from './fd-io.js';

@@ -1,4 +1,3 @@
-import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 import type * as Koffi from 'koffi';
@@ -15,6 +14,7 @@ export function openKoffiLibc(): Libc {
   // the real one: seen through pnpm's node_modules symlink, the addon's path
   // does not resolve, and Node 20 sometimes keeps that symlinked path.
   const require = createRequire(import.meta.url);
+  const { realpathSync } = require('node:fs') as typeof import('node:fs');
   const koffi = require(realpathSync(require.resolve('koffi'))) as typeof Koffi;
   const lib = koffi.load('libc.so.6');
 
@@ -24,6 +24,8 @@ export function openKoffiLibc(): Libc {
   const signal = lib.func('void *signal(int signum, void *handler)');
   const sigprocmask = lib.func('int sigprocmask(int how, const uint8_t *set, uint8_t *oldset)');
   const execve = lib.func('int execve(const char *path, const char **argv, const char **envp)');
+  const read = lib.func('long read(int fd, _Out_ uint8_t *buf, size_t count)');
+  const write = lib.func('long write(int fd, const uint8_t *buf, size_t count)');
 
   return {
     backend: 'koffi',
@@ -45,6 +47,10 @@ export function openKoffiLibc(): Libc {
     prctlReadInt: (option, result) => prctl(option, 'int *', result),
     getpid: lib.func('int getpid(void)'),
     close: lib.func('int close(int fd)'),
+    read: (fd, buffer) => read(fd, buffer, buffer.byteLength),
+    write: (fd, buffer) => write(fd, buffer, buffer.byteLength),
+    open: lib.func('int open(const char *path, int flags, int mode)'),
+    access: lib.func('int access(const char *path, int mode)'),
     dup2: lib.func('int dup2(int oldfd, int newfd)'),
     setsid: lib.func('int setsid(void)'),
     socketpair: lib.func('int socketpair(int domain, int type, int protocol, int *sv)'),

@@ -29,6 +29,12 @@ export interface Libc {
   prctlReadInt(option: number, result: Int32Array): number;
   getpid(): number;
   close(fd: number): number;
+  /** read(2) into `buffer`, which may be a view into a larger buffer. */
+  read(fd: number, buffer: Uint8Array): number;
+  /** write(2) from `buffer`, which may be a view into a larger buffer. */
+  write(fd: number, buffer: Uint8Array): number;
+  open(path: string, flags: number, mode: number): number;
+  access(path: string, mode: number): number;
   dup2(oldFd: number, newFd: number): number;
   setsid(): number;
   /** socketpair(2): fills `fds` with the two descriptors. */

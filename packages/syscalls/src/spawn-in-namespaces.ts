@@ -1,10 +1,9 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-import { chroot, fchdir, setns, unshare } from './calls.js';
+import { chroot, close, fchdir, setns, unshare } from './calls.js';
+import { O_RDONLY, openFile } from './fd-io.js';
 import { NAMESPACES, type NamespaceName } from './constants.js';
-import { SyscallError } from './errors.js';
 
 // Node cannot pass clone flags to spawn, and namespaces belong to a thread.
 // So the main thread unshares the namespaces, spawns the child (libuv forks
@@ -123,18 +122,12 @@ function restoreAndClose(saved: SavedContext, restoreFilesystem: boolean): void 
 }
 
 function closeContext(saved: SavedContext): void {
-  for (const { fd } of saved.namespaces) closeSync(fd);
-  if (saved.rootFd >= 0) closeSync(saved.rootFd);
-  if (saved.cwdFd >= 0) closeSync(saved.cwdFd);
+  for (const { fd } of saved.namespaces) close(fd);
+  if (saved.rootFd >= 0) close(saved.rootFd);
+  if (saved.cwdFd >= 0) close(saved.cwdFd);
 }
 
+// The descriptors are close-on-exec, so no child inherits them.
 function openOrThrow(path: string): number {
-  try {
-    return openSync(path, 'r');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    // Node reports errno as a negative number; EIO (5) stands in when it is missing.
-    const errno = Math.abs((error as NodeJS.ErrnoException).errno ?? 5);
-    throw new SyscallError({ syscall: 'open', errno, code, path }, undefined, { cause: error });
-  }
+  return openFile(path, O_RDONLY);
 }

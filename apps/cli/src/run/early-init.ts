@@ -1,4 +1,4 @@
-import { fstatSync } from 'node:fs';
+import { getDescriptorFlags } from '@m-docker/syscalls';
 
 import { type InitProcess, spawnInit } from './init-process.js';
 import { Timeline } from './timeline.js';
@@ -55,9 +55,10 @@ export async function discardEarlyInit(early: EarlyInit | undefined): Promise<vo
   await init.exited.catch(() => undefined);
 }
 
+// fcntl(F_GETFD) fails with EBADF on a closed descriptor.
 function isOpen(fd: number): boolean {
   try {
-    fstatSync(fd);
+    getDescriptorFlags(fd);
     return true;
   } catch {
     return false;
