@@ -1,0 +1,99 @@
+// A busybox OCI bundle that runs /bin/true under runc, and its cleanup.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { findOnPath } from './machine.mjs';
+
+/** Paths checked for a statically linked busybox; Debian's busybox-static installs /bin/busybox. */
+const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
+
+/**
+ * Prepares runc for the benchmark inside `scratchDir`, which the caller
+ * removes. Returns `{ available: true, version, argv, cleanup }`, where
+ * `argv()` gives the command line of one run with a fresh container id, or
+ * `{ available: false, reason }` when runc, busybox or a test run fails.
+ */
+export function prepareRunc(scratchDir) {
+  const runc = findOnPath('runc');
+  if (runc === undefined) return { available: false, reason: 'runc is not installed, apt-get install runc adds it' };
+  const busybox = BUSYBOX_CANDIDATES.find((path) => isStaticBusybox(path));
+  if (busybox === undefined) {
+    return { available: false, reason: 'no statically linked busybox for the root filesystem, apt-get install busybox-static adds it' };
+  }
+
+  const version = spawnSync(runc, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() || 'runc (version unknown)';
+  const bundle = join(scratchDir, 'runc-bundle');
+  // A state directory of our own keeps `runc list` and `runc delete` to the
+  // containers this benchmark created.
+  const stateRoot = join(scratchDir, 'runc-state');
+  writeBundle(runc, busybox, bundle);
+
+  let sequence = 0;
+  const prefix = `m-docker-bench-${process.pid}`;
+  const argv = () => [runc, '--root', stateRoot, 'run', '--bundle', bundle, `${prefix}-${sequence++}`];
+  const cleanup = () => deleteContainers(runc, stateRoot);
+
+  const trial = spawnSync(argv()[0], argv().slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000 });
+  if (trial.status !== 0) {
+    cleanup();
+    const reason = (trial.stderr || trial.error?.message || `exit status ${trial.status}`).trim().split('\n').at(-1);
+    return { available: false, reason: `runc run failed: ${reason}` };
+  }
+  return { available: true, version, argv, cleanup };
+}
+
+// The root filesystem holds only bin/busybox and bin/true -> busybox;
+// config.json comes from `runc spec` with three changes.
+function writeBundle(runc, busybox, bundle) {
+  const bin = join(bundle, 'rootfs', 'bin');
+  mkdirSync(bin, { recursive: true });
+  copyFileSync(busybox, join(bin, 'busybox'));
+  symlinkSync('busybox', join(bin, 'true'));
+
+  const spec = spawnSync(runc, ['spec', '--bundle', bundle], { encoding: 'utf8' });
+  if (spec.status !== 0) throw new Error(`runc spec failed: ${spec.stderr.trim()}`);
+  const configPath = join(bundle, 'config.json');
+  const config = JSON.parse(readFileSync(configPath, 'utf8'));
+  config.process.terminal = false;
+  config.process.args = ['/bin/true'];
+  // A relative cgroups path puts the container's cgroups below this
+  // process's own cgroup in every hierarchy, never beside it.
+  config.linux.cgroupsPath = `m-docker-bench-${process.pid}`;
+  writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+// `runc run` deletes a container when it exits; this catches any that a
+// signal or failure left behind.
+function deleteContainers(runc, stateRoot) {
+  const list = spawnSync(runc, ['--root', stateRoot, 'list', '--quiet'], { encoding: 'utf8' });
+  if (list.status !== 0) return;
+  for (const id of list.stdout.split('\n').filter(Boolean)) {
+    spawnSync(runc, ['--root', stateRoot, 'delete', '--force', id], { stdio: 'ignore' });
+  }
+}
+
+// Reads the ELF program headers: a dynamically linked binary has a PT_INTERP
+// entry naming its loader, which the bundle's root filesystem does not have.
+// Only 64-bit little-endian ELF files are inspected; others count as static
+// and the trial run in prepareRunc() reports them if they fail.
+function isStaticBusybox(path) {
+  let file;
+  try {
+    file = readFileSync(path);
+  } catch {
+    return false;
+  }
+  if (file.subarray(0, 4).toString('latin1') !== '\x7fELF') return false;
+  const is64BitLittleEndian = file[4] === 2 && file[5] === 1;
+  if (!is64BitLittleEndian) return true;
+
+  const PT_INTERP = 3;
+  const headerOffset = Number(file.readBigUInt64LE(0x20));
+  const headerSize = file.readUInt16LE(0x36);
+  const headerCount = file.readUInt16LE(0x38);
+  for (let index = 0; index < headerCount; index++) {
+    if (file.readUInt32LE(headerOffset + index * headerSize) === PT_INTERP) return false;
+  }
+  return true;
+}
