@@ -84,7 +84,7 @@ Exit status: COMMAND's own; 128+N if it died of signal N; 125 if m-docker
 failed; 126 if COMMAND cannot be executed; 127 if it was not found.
 `;
 
-/** What the command line asks for. */
+/** The request that a command line makes. */
 export type ParsedCommandLine =
   | { kind: 'help'; text: string }
   | { kind: 'version' }

@@ -114,7 +114,7 @@ function receiveConfig(): ContainerConfig {
 }
 
 // Mounts, hostname and working directory, then the PATH search: every step
-// that can fail before the parent says start.
+// that can fail before the parent sends start.
 function setUpContainer(config: ContainerConfig, log: Logger): string {
   const started = performance.now();
   step('mount', () => mount(null, '/', null, MS_REC | MS_PRIVATE));

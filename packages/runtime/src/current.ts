@@ -1,6 +1,6 @@
 /**
  * The JavaScript runtime this process runs on. m-docker runs on Node and on
- * Bun from the same bundles; code that must differ between them asks here.
+ * Bun from the same bundles; code that must differ between them checks here.
  */
 export type JsRuntime = 'node' | 'bun';
 

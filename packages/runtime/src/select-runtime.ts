@@ -21,7 +21,7 @@ export interface SelectedRuntime {
   executable: string;
   /** `1.4.5` for Bun, `20.20.2` for Node; undefined for a node found on PATH, whose version was not asked. */
   version: string | undefined;
-  /** Why `auto` fell back to Node, for one debug line; undefined otherwise. */
+  /** The reason `auto` fell back to Node, for one debug line; undefined otherwise. */
   fallbackReason?: string;
 }
 
@@ -35,7 +35,7 @@ export class RuntimeUnavailableError extends Error {
 
 export interface SelectRuntimeOptions {
   choice: RuntimeChoice;
-  /** Where npm packages are resolved from: the CLI bundle's import.meta.url. */
+  /** The file that npm packages are resolved from: the CLI bundle's import.meta.url. */
   from: string;
   /** Set when the launcher already looked for Bun and found none, so the search is not repeated. */
   knownBunUnavailable?: string | undefined;

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 
 import { currentJsRuntime } from './current.js';
 
-/** How a process ended: its exit status, or the signal that killed it. */
+/** The end of a process: its exit status, or the signal that killed it. */
 export interface ProcessExit {
   code: number | null;
   signal: NodeJS.Signals | null;

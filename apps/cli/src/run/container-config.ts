@@ -4,7 +4,7 @@ import type { LogLevel } from '@m-docker/log';
 import { CliError, EXIT_STATUS } from '../cli-error.js';
 import { buildEnvironment } from './environment.js';
 
-/** What `m-docker run` was asked to do, after option parsing. */
+/** The request of one `m-docker run`, after option parsing. */
 export interface RunRequest {
   command: string;
   args: string[];

@@ -16,7 +16,7 @@ export interface EarlyInit {
   error?: unknown;
 }
 
-/** Returns whether `argv` asks for `run` after nothing but m-docker's global options. */
+/** Returns whether `argv` requests `run` after nothing but m-docker's global options. */
 export function isRunCommand(argv: readonly string[]): boolean {
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] as string;
@@ -32,7 +32,7 @@ export function isRunCommand(argv: readonly string[]): boolean {
 }
 
 /**
- * Spawns the init when `argv` asks for run and the CLI runs as root; returns
+ * Spawns the init when `argv` requests run and the CLI runs as root; returns
  * undefined otherwise, and then nothing was created. The caller must hand
  * the init to runContainer or end it with discardEarlyInit.
  */

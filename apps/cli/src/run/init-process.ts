@@ -22,7 +22,7 @@ export interface InitProcess {
   pipeFd: number;
   /** Settles when the init (after execve, the command) exits. */
   exited: Promise<ProcessExit>;
-  /** Why Node runs the init although Bun was preferred, for one debug line. */
+  /** The reason Node runs the init although Bun was preferred, for one debug line. */
   fallbackReason: string | undefined;
   /** Closes the CLI's end of the pipe, once the start protocol is over. */
   closePipe(): void;
