@@ -34,7 +34,9 @@ export function buildEnvironment(options: EnvironmentOptions): string[] {
     if (entry) entries.set(entry[0], entry[1]);
   };
   for (const file of options.envFiles) {
-    readEnvFile(file).forEach((line, index) => add(line, `${file} line ${index + 1}`));
+    readEnvFile(file).forEach((line, index) => {
+      add(line, `${file} line ${index + 1}`);
+    });
   }
   for (const item of options.env) add(item, '-e');
 
