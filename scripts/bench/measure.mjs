@@ -10,12 +10,14 @@ export const GNU_TIME = '/usr/bin/time';
  * A command to measure. `argv` is a function so that each run can get fresh
  * arguments, such as a new runc container id.
  * `env` replaces the whole environment when set.
- * @typedef {{ label: string, argv: () => string[], cwd?: string, env?: NodeJS.ProcessEnv }} Benchmark
+ * `onRun`, when set, receives `{ elapsedMs, stderr }` of every measured run.
+ * @typedef {{ label: string, argv: () => string[], cwd?: string, env?: NodeJS.ProcessEnv, onRun?: (run: { elapsedMs: number, stderr: string }) => void }} Benchmark
  */
 
 /**
- * Runs `argv` once to its exit and returns the elapsed wall-clock time in
- * milliseconds, measured around a synchronous spawn (fork, execve, wait).
+ * Runs `argv` once to its exit and returns `{ elapsedMs, stderr }`: the
+ * wall-clock time in milliseconds, measured around a synchronous spawn
+ * (fork, execve, wait), and the command's stderr as text.
  * Throws if the command fails, with its stderr in the message.
  */
 export function timeRun(argv, cwd, env) {
@@ -23,7 +25,7 @@ export function timeRun(argv, cwd, env) {
   const result = spawnSync(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
   checkResult(argv, result);
-  return elapsedMs;
+  return { elapsedMs, stderr: result.stderr.toString() };
 }
 
 /**
@@ -76,23 +78,33 @@ export async function measureLatencies(benchmarks, runs) {
   const times = new Map(benchmarks.map((benchmark) => [benchmark.label, []]));
   for (let round = 0; round < runs; round++) {
     for (const benchmark of benchmarks) {
-      times.get(benchmark.label).push(timeRun(benchmark.argv(), benchmark.cwd, benchmark.env));
+      const run = timeRun(benchmark.argv(), benchmark.cwd, benchmark.env);
+      times.get(benchmark.label).push(run.elapsedMs);
+      benchmark.onRun?.(run);
       await yieldToEventLoop();
     }
   }
   return times;
 }
 
-/** Resolves to a Map from label to the per-run peak RSS values in KiB, interleaved like the latencies. */
-export async function measurePeakRss(benchmarks, runs, scratchDir) {
+/**
+ * Measures memory in `runs` rounds, interleaved like the latencies: each
+ * round runs every benchmark once under GNU time and every entry of
+ * `perProcess` once. `perProcess` lists `{ label, measure }`, where
+ * `measure()` resolves to `{ cliKiB, initKiB }`. Resolves to `{ peaks,
+ * perProcess }`, Maps from label to the values of each run in KiB.
+ */
+export async function measureMemory({ benchmarks, perProcess, runs, scratchDir }) {
   const peaks = new Map(benchmarks.map((benchmark) => [benchmark.label, []]));
+  const split = new Map(perProcess.map((task) => [task.label, []]));
   for (let round = 0; round < runs; round++) {
     for (const benchmark of benchmarks) {
       peaks.get(benchmark.label).push(measurePeakRssKiB(benchmark.argv(), benchmark.cwd, benchmark.env, scratchDir));
       await yieldToEventLoop();
     }
+    for (const task of perProcess) split.get(task.label).push(await task.measure());
   }
-  return peaks;
+  return { peaks, perProcess: split };
 }
 
 /** Returns min, median, p90 (nearest rank) and max of a non-empty list of numbers. */

@@ -1,4 +1,7 @@
 // The text report of `pnpm bench`, one function per section.
+import { statSync } from 'node:fs';
+
+import { BUN_REFERENCE, runLabel } from './benchmarks.mjs';
 import { byteSize, mebibytes, ms, table } from './format.mjs';
 import { summarize } from './measure.mjs';
 import { describeRuntimes } from './runtimes.mjs';
@@ -8,20 +11,38 @@ function indent(text) {
   return text.replace(/^/gm, '   ');
 }
 
-/** Prints the machine, the runtimes that ran m-docker, the tools and the method. */
-export function printMachine({ machine, variants, skippedVariants, options, background, busyThresholdCores, gnuTime, startupVariables }) {
+// `NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt (219597 bytes)`
+function describeVariable(name) {
+  const value = process.env[name];
+  try {
+    return `${name}=${value} (${statSync(value).size} bytes)`;
+  } catch {
+    return `${name}=${value}`;
+  }
+}
+
+/** Prints the machine, the runtimes that each combination ran, the tools and the method. */
+export function printMachine({ machine, combinations, skipped, bun, options, background, busyThresholdCores, gnuTime, perProcessUnavailable, startupVariables }) {
   console.log('m-docker benchmark');
   console.log('');
   console.log(`machine   ${machine.cpu}, ${machine.cores} cores, ${machine.kernel}`);
-  for (const variant of variants) {
-    console.log(`runtime   [${variant.tag}] ${describeRuntimes(variant)}`);
+  console.log(`harness   node ${machine.harnessNode}`);
+  console.log('runtimes  each combination is forced through the environment and checked with ./m-docker --version and strace:');
+  const width = Math.max(...[...combinations, ...skipped].map((entry) => entry.tag.length)) + 4;
+  for (const combination of combinations) {
+    const head = `          [${combination.tag}]`.padEnd(width + 10);
+    console.log(`${head}${combination.forced}`);
+    console.log(`${' '.repeat(width + 10)}--version: ${combination.versionOutput}`);
+    const traced = combination.execs ? `strace saw ${describeRuntimes(combination)}` : `not traced: ${combination.traceUnavailable}`;
+    console.log(`${' '.repeat(width + 10)}${traced}`);
+    for (const mismatch of combination.mismatches) console.log(`${' '.repeat(width + 10)}MISMATCH: ${mismatch}`);
   }
-  for (const { name, reason } of skippedVariants) {
-    console.log(`runtime   [${name}] not measured: ${reason}`);
+  for (const entry of skipped) {
+    console.log(`${`          [${entry.tag}]`.padEnd(width + 10)}skipped: ${entry.skipped}`);
   }
-  console.log(`          this script: node ${machine.harnessNode}`);
+  console.log(bun.path ? `          ${BUN_REFERENCE} runs ${bun.path}` : `          ${BUN_REFERENCE} skipped: no usable Bun (${bun.reason})`);
   if (startupVariables) {
-    console.log(`env       ${startupVariables.names.join(', ')} set in this environment`);
+    console.log(`env       ${startupVariables.names.map(describeVariable).join(', ')} is set in this environment.`);
     console.log(`          Node start-ups pay for it, so rows marked "${startupVariables.suffix}" measure again with it unset`);
   }
   console.log(`runc      ${machine.runc}`);
@@ -33,8 +54,12 @@ export function printMachine({ machine, variants, skippedVariants, options, back
   if (background.otherCores > busyThresholdCores) {
     console.log('          WARNING: the machine was not idle, so the times below include waiting for a CPU');
   }
-  console.log(`method    ${options.runs} runs per command after 1 warm-up, interleaved round by round;`);
-  console.log(`          peak RSS from ${options.rssRuns} further runs each under ${gnuTime ? 'GNU time (%M)' : 'nothing: /usr/bin/time is missing'}`);
+  console.log(`method    ${options.runs} runs per command after 1 warm-up each, interleaved: every round runs every command once`);
+  const memoryMethods = [
+    gnuTime ? 'GNU time %M (largest single process of the tree)' : 'no GNU time: /usr/bin/time is missing',
+    perProcessUnavailable ? `no CLI and init split: ${perProcessUnavailable}` : 'VmHWM of the CLI and of the init, read while strace holds them at exit_group and execve',
+  ];
+  console.log(`          peak RSS from ${options.rssRuns} further runs each: ${memoryMethods.join('; ')}`);
   console.log('');
 }
 
@@ -44,34 +69,53 @@ const LATENCY_COLUMNS = [
   { title: 'median', align: 'right' },
   { title: 'p90', align: 'right' },
   { title: 'peak RSS', align: 'right' },
+  { title: 'CLI', align: 'right' },
+  { title: 'init', align: 'right' },
 ];
 
+const COMPONENT_COLUMNS = LATENCY_COLUMNS.slice(0, 4);
+
+// The median of the values that were measured, or undefined if none was.
+function medianOf(values) {
+  const measured = (values ?? []).filter((value) => value !== undefined);
+  return measured.length > 0 ? summarize(measured).median : undefined;
+}
+
 /**
- * Prints section 1: the latency table, the start-up components and, for each
- * variant, the differences of medians that split its start-up.
+ * Prints section 1: the latency and memory table, the start-up components
+ * and the differences of medians that split each start-up.
  */
-export function printLatency({ benchmarks, latencies, peaks, runc, breakdowns }) {
-  const row = (benchmark) => {
-    const stats = summarize(latencies.get(benchmark.label));
-    const rss = peaks?.get(benchmark.label);
-    return [benchmark.label, ms(stats.min), ms(stats.median), ms(stats.p90), rss ? mebibytes(summarize(rss).median) : '-'];
+export function printLatency({ benchmarks, latencies, memory, runc, bun, skipped }) {
+  const timing = (label) => {
+    const stats = summarize(latencies.get(label));
+    return [label, ms(stats.min), ms(stats.median), ms(stats.p90)];
+  };
+  const mainRow = (benchmark) => {
+    const split = memory.perProcess?.get(benchmark.label);
+    const peak = medianOf(memory.peaks?.get(benchmark.label));
+    const cli = split ? medianOf(split.map((run) => run.cliKiB)) : undefined;
+    const init = split ? medianOf(split.map((run) => run.initKiB)) : undefined;
+    return [...timing(benchmark.label), mebibytes(peak), mebibytes(cli), mebibytes(init)];
   };
 
-  console.log('1. Latency (wall clock from spawn to exit, ms) and peak RSS (largest single process, median of the runs)');
-  const rows = benchmarks.main.map(row);
-  if (!runc.available) rows.push([`runc: unavailable (${runc.reason})`, '-', '-', '-', '-']);
+  console.log('1. Latency (ms, wall clock from spawn to exit) and peak RSS (MiB, median of the memory runs)');
+  console.log('   peak RSS: the largest single process (GNU time); CLI, init: each process on its own (strace stops)');
+  const rows = benchmarks.main.map(mainRow);
+  for (const entry of skipped) rows.push([`${runLabel(entry.tag)}: skipped, see runtimes`, '-', '-', '-', '-', '-', '-']);
+  if (!runc.available) rows.push([`runc: unavailable (${runc.reason})`, '-', '-', '-', '-', '-', '-']);
+  if (!bun.path) rows.push([`${BUN_REFERENCE}: skipped, no usable Bun`, '-', '-', '-', '-', '-', '-']);
   console.log(table(LATENCY_COLUMNS, rows));
   console.log('');
 
-  console.log('   Start-up components, measured in the same rounds:');
-  console.log(indent(table(LATENCY_COLUMNS, benchmarks.components.map(row))));
+  console.log('   Start-up components and the debug runs behind section 2, measured in the same rounds:');
+  console.log(indent(table(COMPONENT_COLUMNS, [...benchmarks.components, ...benchmarks.debug].map((benchmark) => timing(benchmark.label)))));
   console.log('');
 
   const median = (label) => summarize(latencies.get(label)).median;
-  console.log('   Differences of medians, in ms:');
+  console.log('   Differences of medians, in ms (estimates: each carries the noise of two rows):');
   const differenceRows = [];
   let group;
-  for (const breakdown of breakdowns) {
+  for (const breakdown of benchmarks.breakdowns) {
     if (breakdown.group !== group) {
       group = breakdown.group;
       differenceRows.push([group, '', '']);
@@ -87,54 +131,67 @@ export function printLatency({ benchmarks, latencies, peaks, runc, breakdowns })
   console.log('');
 }
 
-/** Prints section 2 for one variant: initMs, the wall clock and the phase timeline. */
-export function printTimeline({ tag, timeline, runs, command }) {
-  console.log(`2. The init's work and the phase timeline [${tag}] (${runs} runs of ${command})`);
-  if (timeline.initMs) {
-    const { min, median, p90 } = timeline.initMs;
-    console.log(`   initMs, the init's first line after module loading to execve: median ${ms(median)} ms (min ${ms(min)}, p90 ${ms(p90)})`);
-  } else {
-    console.log('   initMs: not logged (no "execve ... initMs=" line from the init)');
+// The timeline columns: each combination as the user runs it and, for a
+// Node CLI, without the Node start-up variables. `key` matches the keys of
+// the timelines Map.
+function timelineColumns(combinations, startupVariables) {
+  const columns = [];
+  for (const combination of combinations) {
+    const short = `${combination.cli}/${combination.init}`;
+    columns.push({ key: combination.tag, title: short });
+    if (startupVariables && combination.cli === 'node') {
+      columns.push({ key: `${combination.tag}, ${startupVariables.suffix}`, title: `${short}*` });
+    }
   }
-  console.log(`   wall clock of these runs: median ${ms(timeline.wallMs.median)} ms`);
-  if (timeline.outsideMs) {
-    console.log(
-      `   of which outside the CLI's clock (sh launcher, execve to the CLI's time origin, exit after the last line): median ${ms(timeline.outsideMs.median)} ms`,
-    );
-  }
-  console.log('');
+  return columns;
+}
 
-  console.log('   Events in the order of their median times. step: median over the runs of the time since the event above;');
-  console.log('   a negative step means that two events raced and overlapped. at: the sum of the steps so far, in ms from');
-  console.log("   the CLI's time origin (performance.now() = 0, shortly after its execve).");
-  if (timeline.initClock) {
-    console.log(
-      `   The init's events are placed on the CLI's clock by the ready/start exchange, to within ±${timeline.initClock.halfWidthMs.toFixed(2)} ms (median).`,
-    );
-  } else {
-    console.log("   The init's clock cannot be placed on the CLI's: a ready or start line is missing, so its events have no step.");
-  }
+/**
+ * Prints section 2: initMs and the phase timeline of every combination,
+ * side by side, from the debug runs.
+ */
+export function printTimelines({ combinations, timelines, runs, startupVariables }) {
+  const columns = timelineColumns(combinations, startupVariables).filter((column) => timelines.has(column.key));
+  console.log(`2. The init's work and the phase timeline (${runs} runs of ./m-docker --debug run /bin/true per column, in the same rounds)`);
+  console.log(`   columns: CLI runtime/init runtime${startupVariables ? `; * ${startupVariables.suffix}` : ''}`);
 
-  const rows = [];
-  let at = 0;
-  for (const event of timeline.ordered) {
-    if (event.stepMs !== undefined) at += event.stepMs;
-    const placed = event.stepMs !== undefined || event.message === 'time origin';
-    const step = event.stepMs === undefined ? '' : `${event.stepMs >= 0 ? '+' : ''}${ms(event.stepMs)}`;
-    rows.push([placed ? ms(at) : '', step, event.component, event.message]);
-  }
-  for (const event of timeline.others) rows.push(['', 'n/a', event.component, `${event.message} (init clock ${ms(event.ownMs)})`]);
-
-  const columns = [
-    { title: 'at', align: 'right' },
-    { title: 'step', align: 'right' },
-    { title: 'process', align: 'left' },
-    { title: 'event', align: 'left' },
+  const cells = (pick) => columns.map((column) => pick(timelines.get(column.key)));
+  const rows = [
+    ['initMs, median', ...cells((timeline) => ms(timeline.initMs?.median))],
+    ['initMs, p90', ...cells((timeline) => ms(timeline.initMs?.p90))],
+    ["  of which waiting for the CLI's config (estimate)", ...cells((timeline) => ms(timeline.configWaitMs?.median))],
+    ['wall clock of the debug runs, median', ...cells((timeline) => ms(timeline.wallMs.median))],
+    ["  outside the CLI's clock, median", ...cells((timeline) => ms(timeline.outsideMs?.median))],
+    ["init clock placed within ±, median", ...cells((timeline) => (timeline.initClock ? timeline.initClock.halfWidthMs.toFixed(2) : '-'))],
+    ['', ...columns.map(() => '')],
+    ["event, median time on the CLI's clock", ...columns.map(() => '')],
   ];
-  console.log(indent(table(columns, rows)));
-  if (timeline.others.length > 0) {
-    console.log("   n/a: a run lacked the ready/start lines, so these init events cannot be placed on the CLI's clock.");
+
+  // Events in the order of the first column, then any that only other columns have.
+  const events = [];
+  const seen = new Set();
+  for (const column of columns) {
+    const timeline = timelines.get(column.key);
+    for (const event of [...timeline.ordered, ...timeline.others]) {
+      const key = `${event.component} ${event.message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      events.push({ component: event.component, message: event.message, key });
+    }
   }
+  for (const event of events) {
+    const times = cells((timeline) => {
+      const found = timeline.ordered.find((entry) => entry.component === event.component && entry.message === event.message);
+      if (found) return ms(found.cliMs);
+      return timeline.others.some((entry) => entry.component === event.component && entry.message === event.message) ? 'n/a' : '-';
+    });
+    rows.push([`  ${event.component.padEnd(4)} ${event.message}`, ...times]);
+  }
+
+  const tableColumns = [{ title: '', align: 'left' }, ...columns.map((column) => ({ title: column.title, align: 'right' }))];
+  console.log(indent(table(tableColumns, rows)));
+  console.log("   Times are ms since the CLI's time origin (its performance.now() = 0, shortly after its execve). The init's");
+  console.log("   events are moved onto that clock by the ready/start exchange. n/a: no run could place that init event.");
   console.log('');
 }
 

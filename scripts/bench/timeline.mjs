@@ -1,7 +1,5 @@
 // The phase timeline of `m-docker --debug run`, read from its debug log.
-import { spawnSync } from 'node:child_process';
-
-import { summarize, yieldToEventLoop } from './measure.mjs';
+import { summarize } from './measure.mjs';
 
 // A debug line: `m-docker[cli] debug +84.5ms config sent id=3f2a… pid=12`.
 // The time is that process's performance.now(): milliseconds since its
@@ -62,6 +60,9 @@ const SET_UP = 'container set up';
 const READY_RECEIVED = 'ready received';
 const START_RECEIVED = 'start received';
 const EXITED = 'container exited';
+const CONFIG_SENT = 'config sent';
+const INIT_SPAWNED = 'init spawned';
+const EXECVE = 'execve';
 
 /**
  * Bounds the CLI-clock time of the init's clock zero (its time origin) from
@@ -77,29 +78,24 @@ export function boundInitClock(events) {
   return { low: readyReceived - startReceived, high: readyReceived - setUp };
 }
 
-/**
- * Runs `argv` (an `m-docker --debug run` command line) `runs` times with
- * the environment `env`, and collects each run's debug events and
- * wall-clock time.
- */
-export async function collectDebugRuns(argv, cwd, env, runs) {
-  const results = [];
-  for (let run = 0; run < runs; run++) {
-    const started = process.hrtime.bigint();
-    const result = spawnSync(argv[0], argv.slice(1), { cwd, env, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-    const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-    if (result.status !== 0) {
-      throw new Error(`${argv.join(' ')} exited with status ${result.status}: ${result.stderr.trim()}`);
-    }
-    results.push({ wallMs, events: parseDebugRun(result.stderr) });
-    await yieldToEventLoop();
-  }
-  return results;
-}
-
 const TIME_ORIGIN = 'time origin';
 
 const keyOf = (component, message) => `${component}\u0000${message}`;
+
+/**
+ * Estimates how long the init waited for the CLI's config in one run, on
+ * the CLI's clock: from the init's first timed line (its execve time minus
+ * initMs) to the CLI's `config sent`, or 0 when the config was sent first.
+ * Returns undefined when a needed line is missing.
+ */
+function estimateConfigWait(events, zero) {
+  const configSent = events.find((event) => event.component === 'cli' && event.message === CONFIG_SENT)?.timeMs;
+  const execve = events.find((event) => event.component === 'init' && event.message === EXECVE);
+  const initMs = Number(execve?.fields.initMs);
+  if (zero === undefined || configSent === undefined || execve === undefined || !Number.isFinite(initMs)) return undefined;
+  const initStarted = zero + execve.timeMs - initMs;
+  return Math.max(0, configSent - initStarted);
+}
 
 /**
  * Reduces the runs to one timeline. Each run's init events move onto its
@@ -109,11 +105,13 @@ const keyOf = (component, message) => `${component}\u0000${message}`;
  * of its time since the previous event in that order that the run logged.
  * Events that race (such as the init's time origin and the CLI's lines
  * around the spawn) can have a negative step, which means they overlapped.
- * Returns `{ ordered, others, initClock, initMs, wallMs, outsideMs }`.
+ * Returns `{ ordered, others, initClock, initMs, configWaitMs, initRuntimes, runs, wallMs, outsideMs }`.
  * `others` are init events that no run could place, because every run
  * lacked a ready/start line. outsideMs is the part of each run's wall-clock
  * time outside the CLI's clock: the sh launcher, the runtime's start up to
- * its time origin, and the exit after the last line.
+ * its time origin, and the exit after the last line. configWaitMs estimates the part of
+ * initMs that the init spent waiting for the CLI's config. initRuntimes
+ * counts the runs by the `runtime` field of the CLI's `init spawned` line.
  */
 export function summarizeTimeline(runs) {
   const byKey = new Map();
@@ -121,6 +119,8 @@ export function summarizeTimeline(runs) {
   const halfWidths = [];
   const initMs = [];
   const outside = [];
+  const configWaits = [];
+  const initRuntimes = new Map();
   const placedRuns = [];
   const entry = (component, message) => {
     const key = keyOf(component, message);
@@ -139,6 +139,11 @@ export function summarizeTimeline(runs) {
     if (zero !== undefined) events.push({ component: 'init', message: TIME_ORIGIN, timeMs: 0, fields: {} });
     const exited = run.events.find((event) => event.component === 'cli' && event.message === EXITED);
     if (exited) outside.push(run.wallMs - exited.timeMs);
+    const configWait = estimateConfigWait(run.events, zero);
+    if (configWait !== undefined) configWaits.push(configWait);
+    const spawned = run.events.find((event) => event.component === 'cli' && event.message === INIT_SPAWNED);
+    const initRuntime = spawned?.fields.runtime ?? 'not logged';
+    initRuntimes.set(initRuntime, (initRuntimes.get(initRuntime) ?? 0) + 1);
 
     const cliTimes = new Map();
     for (const event of events) {
@@ -185,6 +190,9 @@ export function summarizeTimeline(runs) {
     others,
     initClock: zeros.length > 0 ? { zeroMs: summarize(zeros).median, halfWidthMs: summarize(halfWidths).median } : undefined,
     initMs: initMs.length > 0 ? summarize(initMs) : undefined,
+    configWaitMs: configWaits.length > 0 ? summarize(configWaits) : undefined,
+    initRuntimes,
+    runs: runs.length,
     wallMs: summarize(runs.map((run) => run.wallMs)),
     outsideMs: outside.length > 0 ? summarize(outside) : undefined,
   };

@@ -128,11 +128,89 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
 }
 
 function parse(options: readonly OptionSpec[], argv: readonly string[], helpCommand: string): ArgResult {
+  const normalized = normalizeOptions(options, argv);
   try {
-    return arg(toArgSpec(options), { argv: [...argv], stopAtPositional: true });
+    return arg(toArgSpec(options), { argv: normalized, stopAtPositional: true });
   } catch (error) {
-    throw new CliError(`${describeArgError(error as Error & { code?: string })}: see '${helpCommand}'`, undefined, { cause: error });
+    const message = describeArgError(error as Error & { code?: string });
+    const option = /'(--?[^']+)'/.exec(message)?.[1];
+    if (options === RUN_OPTIONS && GLOBAL_OPTIONS.some((global) => global.name === option || hasAlias(global, option))) {
+      throw new CliError(`${option} is an option of m-docker itself: put it before 'run', as in 'm-docker ${option} run ...'`);
+    }
+    throw new CliError(`${message}: see '${helpCommand}'`, undefined, { cause: error });
   }
+}
+
+function hasAlias(option: OptionSpec, name: string | undefined): boolean {
+  return option.alias !== undefined && option.alias === name;
+}
+
+/**
+ * Rewrites the option tokens before the first positional argument into the
+ * forms that `arg` reads, accepting the spellings docker users type:
+ * `-wDIR`, `-e=A=1` and `-itw DIR` (a value attached to a short option, or
+ * following a group of flags), `--hostname -x` (a value that starts with a
+ * dash), and `--tty=false` (a flag turned off). Everything from the first
+ * positional argument or `--` on is left as it is.
+ */
+function normalizeOptions(options: readonly OptionSpec[], argv: readonly string[]): string[] {
+  const byName = new Map<string, OptionSpec>();
+  for (const option of options) {
+    byName.set(option.name, option);
+    if (option.alias !== undefined) byName.set(option.alias, option);
+  }
+
+  const result: string[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    const token = argv[index] as string;
+    if (token === '--' || !token.startsWith('-') || token === '-') {
+      result.push(...argv.slice(index));
+      break;
+    }
+
+    if (token.startsWith('--')) {
+      const [name, value] = splitLongOption(token);
+      const option = byName.get(name);
+      if (option !== undefined && option.value === undefined && value !== undefined) {
+        if (parseFlagValue(name, value)) result.push(name);
+      } else if (option?.value !== undefined && value === undefined && index + 1 < argv.length) {
+        // A value option takes the next token whatever it starts with.
+        result.push(`${name}=${argv[++index]}`);
+      } else {
+        result.push(token);
+      }
+      continue;
+    }
+
+    // A group of short options: flags, then at most one value option whose
+    // value is the rest of the token or the next token.
+    for (let position = 1; position < token.length; position++) {
+      const name = `-${token[position]}`;
+      const option = byName.get(name);
+      if (option?.value === undefined) {
+        result.push(name);
+        continue;
+      }
+      const rest = token.slice(position + 1).replace(/^=/, '');
+      if (rest !== '') result.push(`${option.name}=${rest}`);
+      else if (index + 1 < argv.length) result.push(`${option.name}=${argv[++index]}`);
+      else result.push(name);
+      break;
+    }
+  }
+  return result;
+}
+
+function splitLongOption(token: string): [string, string | undefined] {
+  const equals = token.indexOf('=');
+  return equals === -1 ? [token, undefined] : [token.slice(0, equals), token.slice(equals + 1)];
+}
+
+// `--tty=true` turns the flag on and `--tty=false` leaves it off, as in docker.
+function parseFlagValue(name: string, value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new CliError(`invalid value ${JSON.stringify(value)} for ${name}: use true or false, or give ${name} alone`);
 }
 
 function toArgSpec(options: readonly OptionSpec[]): arg.Spec {

@@ -129,7 +129,8 @@ describe.skipIf(NOT_ROOT)('run environment (needs root)', () => {
   it.each([
     [['-e', '=value'], 'invalid environment variable "=value" (-e): the name before \'=\' is empty'],
     [['-e', 'BAD KEY=1'], 'invalid environment variable name "BAD KEY" (-e): names cannot contain whitespace'],
-    [['--env-file', '/nonexistent/vars.env'], 'cannot read env file /nonexistent/vars.env: ENOENT'],
+    [['--env-file', '/nonexistent/vars.env'], 'cannot read env file "/nonexistent/vars.env": no such file (ENOENT)'],
+    [['--env-file', ''], 'cannot read env file "": no such file (ENOENT)'],
   ])('bad environment %j gives 125', async (options, message) => {
     const result = await runCli(['run', ...options, '/bin/true']);
     expect(result.status).toBe(125);

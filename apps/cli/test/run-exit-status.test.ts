@@ -72,6 +72,19 @@ describe.skipIf(NOT_ROOT)('run exit status (needs root)', () => {
     }
   });
 
+  it('missing #! interpreter gives 127', async () => {
+    const dir = makeTempDir('interpreter');
+    try {
+      writeFileSync(`${dir.path}/script`, '#!/nonexistent/interpreter\n');
+      chmodSync(`${dir.path}/script`, 0o755);
+      const result = await runCli(['run', `${dir.path}/script`]);
+      expect(result.status).toBe(127);
+      expect(result.stderr).toContain("the interpreter named on its '#!' line is missing");
+    } finally {
+      dir.remove();
+    }
+  });
+
   it('file that is not a program gives 126', async () => {
     const dir = makeTempDir('noexec');
     try {

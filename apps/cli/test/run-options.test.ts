@@ -46,6 +46,8 @@ describe('m-docker command line', () => {
     [['--log-level', 'loud', 'run', 'true'], 'invalid --log-level "loud": use one of error, warn, info, debug'],
     [['--no-such-global', 'run', 'true'], "unknown option '--no-such-global': see 'm-docker --help'"],
     [['no-such-command'], "unknown command 'no-such-command': see 'm-docker --help'"],
+    [['run', '--debug', 'true'], "--debug is an option of m-docker itself: put it before 'run', as in 'm-docker --debug run ...'"],
+    [['run', '--tty=maybe', 'true'], 'invalid value "maybe" for --tty: use true or false, or give --tty alone'],
   ])('usage error %j gives 125', async (args, message) => {
     const result = await runCli(args);
     expect(result.status).toBe(125);
@@ -55,6 +57,25 @@ describe('m-docker command line', () => {
 });
 
 describe.skipIf(NOT_ROOT)('run options (needs root)', () => {
+  it.each([
+    [['-w/tmp', 'pwd'], '/tmp\n'],
+    [['-w=/tmp', 'pwd'], '/tmp\n'],
+    [['-eA=1', '-e=B=2', '/bin/sh', '-c', 'echo $A$B'], '12\n'],
+    [['-itw', '/tmp', 'pwd'], '/tmp\n'],
+    [['--tty=false', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'none\n'],
+    [['--tty=true', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'xterm\n'],
+  ])('docker spelling %j is accepted', async (options, stdout) => {
+    const result = await runCli(['run', ...options]);
+    expect(result.stderr).toBe('');
+    expect(result.stdout.toString()).toBe(stdout);
+  });
+
+  it('value starting with a dash is a value', async () => {
+    const result = await runCli(['run', '--hostname', '-x', 'true']);
+    expect(result.status).toBe(125);
+    expect(result.stderr).toContain('invalid hostname "-x"');
+  });
+
   it('-w sets the working directory', async () => {
     const result = await runCli(['run', '-w', '/tmp', 'pwd']);
     expect(result.stdout.toString()).toBe('/tmp\n');
@@ -82,7 +103,7 @@ describe.skipIf(NOT_ROOT)('run options (needs root)', () => {
     const result = await runCli(['run', '-w', '/nonexistent-m-docker-dir', 'pwd']);
     expect(result.status).toBe(125);
     expect(result.stderr).toBe(
-      'm-docker: container setup failed at step chdir: chdir /nonexistent-m-docker-dir: ENOENT (no such file or directory)\n',
+      'm-docker: cannot use working directory "/nonexistent-m-docker-dir": chdir /nonexistent-m-docker-dir: ENOENT (no such file or directory): give -w an existing folder\n',
     );
   });
 

@@ -28,7 +28,7 @@ export function validateRequest(request: RunRequest, hostname: string): void {
     throw new CliError(`invalid working directory ${JSON.stringify(request.workdir)}: -w needs an absolute path`);
   }
   if (request.command === '') {
-    throw new CliError('invalid command "": the command name is empty');
+    throw new CliError('invalid command "": the command name is empty: give the program to run after the options');
   }
 }
 

@@ -54,7 +54,8 @@ export function readEnvFile(file: string): string[] {
     bytes = readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new CliError(`cannot read env file ${file}: ${code}: check the path given to --env-file`, undefined, {
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code;
+    throw new CliError(`cannot read env file ${JSON.stringify(file)}: ${reason} (${code}): check the path given to --env-file`, undefined, {
       cause: error,
     });
   }
@@ -86,7 +87,10 @@ function parseEntry(item: string, source: string, hostEnv: NodeJS.ProcessEnv): [
     throw new CliError(`invalid environment variable name ${JSON.stringify(key)} (${source}): names cannot contain whitespace`);
   }
   if (item.includes('\0')) {
-    throw new CliError(`invalid environment variable ${JSON.stringify(key)} (${source}): it contains a NUL byte`);
+    const part = key.includes('\0') ? 'name' : 'value';
+    throw new CliError(
+      `invalid environment variable ${JSON.stringify(key)} (${source}): its ${part} contains a NUL byte, which environment strings cannot hold`,
+    );
   }
 
   if (equals === -1) {

@@ -24,7 +24,7 @@ export function errorFromInitFailure(failure: InitFailure, command: string): Cli
 
   if (failure.stage === 'resolve' || failure.stage === 'exec') {
     if (failure.code === 'ENOENT') {
-      return new CliError(`cannot run ${quoted}: ${reason}: check the command name and the container's PATH`, EXIT_STATUS.notFound);
+      return new CliError(`cannot run ${quoted}: ${reason}: ${notFoundHint(failure, command)}`, EXIT_STATUS.notFound);
     }
     if (failure.code === 'E2BIG') {
       return new CliError(
@@ -36,5 +36,17 @@ export function errorFromInitFailure(failure: InitFailure, command: string): Cli
       return new CliError(`cannot run ${quoted}: ${reason}: check that it is an executable file`, EXIT_STATUS.cannotExecute);
     }
   }
+  if (failure.stage === 'chdir') {
+    return new CliError(`cannot use working directory ${JSON.stringify(failure.path ?? '')}: ${reason}: give -w an existing folder`);
+  }
   return new CliError(`container setup failed at step ${failure.stage}: ${reason}`);
+}
+
+// The resolve step has found the file by the time execve runs, so ENOENT
+// from execve means the interpreter on its #! line (or its ELF loader) is
+// missing. A command given as a path is not looked up in PATH.
+function notFoundHint(failure: InitFailure, command: string): string {
+  if (failure.stage === 'exec') return "the file exists, so the interpreter named on its '#!' line is missing";
+  if (command.includes('/')) return 'check the path';
+  return "check the command name and the container's PATH";
 }

@@ -51,7 +51,8 @@ export async function runContainer(
       init.discard();
       await init.exited.catch(() => undefined);
     }
-    parentLog.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
+    const summary = timeline.summary();
+    if (summary !== '') parentLog.debug(`timeline in ms since the CLI process started: ${summary}`);
     throw error;
   }
 }
