@@ -50,7 +50,7 @@ const RUN_OPTIONS = [
 
 const MAIN_HELP = `Usage: m-docker [OPTIONS] COMMAND
 
-Run commands in Linux containers: new namespaces, configured over an anonymous pipe.
+Run commands in Linux containers: new namespaces, configured over a socketpair.
 
 Options:
 ${formatOptions(GLOBAL_OPTIONS)}
