@@ -108,6 +108,17 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 
+// The JSON line of one in-process FFI timing: `{ importMs, loadLibcMs }`.
+function parseFfiTimes(stderr) {
+  try {
+    const times = JSON.parse(stderr.trim().split('\n').at(-1));
+    if (Number.isFinite(times.importMs) && Number.isFinite(times.loadLibcMs)) return times;
+  } catch {
+    // Reported below.
+  }
+  throw new Error(`the FFI timing printed ${JSON.stringify(stderr)}: expected JSON with importMs and loadLibcMs`);
+}
+
 // Checks every combination and splits them into the ones to measure and
 // the skipped ones, which carry the reason.
 function checkCombinations(scratchDir) {
@@ -162,6 +173,7 @@ async function main() {
 
   const startupVariables = detectStartupVariables();
   const debugRuns = new Map();
+  const ffiRuns = new Map();
   const benchmarks = buildBenchmarks({
     root: ROOT,
     launcher: LAUNCHER,
@@ -176,6 +188,10 @@ async function main() {
     onDebugRun: (key, run) => {
       if (!debugRuns.has(key)) debugRuns.set(key, []);
       debugRuns.get(key).push({ wallMs: run.elapsedMs, events: parseDebugRun(run.stderr) });
+    },
+    onFfiRun: (runtime, run) => {
+      if (!ffiRuns.has(runtime)) ffiRuns.set(runtime, []);
+      ffiRuns.get(runtime).push(parseFfiTimes(run.stderr));
     },
   });
   const all = [...benchmarks.main, ...benchmarks.components, ...benchmarks.debug];
@@ -199,7 +215,7 @@ async function main() {
     perProcessUnavailable: memory.perProcessUnavailable,
     startupVariables,
   });
-  printLatency({ benchmarks, latencies, memory, runc, bun, skipped });
+  printLatency({ benchmarks, latencies, memory, runc, bun, skipped, ffiRuns });
   printTimelines({ combinations, timelines, runs: options.runs, startupVariables });
   printThroughput(throughput);
   printTargets(checkTargets({ combinations, skipped, latencies, timelines, throughput, startupVariables, runc }));

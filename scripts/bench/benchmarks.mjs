@@ -1,7 +1,7 @@
 // The commands that `pnpm bench` times, and the differences of medians that
 // split a start-up into parts.
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 /** The latency row of `m-docker run` for a combination: `m-docker run /bin/true [CLI bun, init bun]`. */
 export function runLabel(tag) {
@@ -20,16 +20,21 @@ export const RUNC_LABEL = 'runc run /bin/true (busybox bundle)';
 
 const versionLabel = (tag) => `./m-docker --version [${tag}]`;
 const directLabel = (runtime, tag) => `${runtime} apps/cli/dist/main.js --version [${tag}]`;
-const KOFFI_LABEL = 'node -e "require(koffi)"';
+const ffiLabel = (runtime) => `${runtime}: import @m-docker/syscalls, loadLibc()`;
 
-// koffi is the FFI library that the syscalls package loads under Node (Bun
-// uses bun:ffi). Returns its entry file, or undefined when it is not installed.
-function resolveKoffi(root) {
-  try {
-    return createRequire(join(root, 'packages/syscalls/package.json')).resolve('koffi');
-  } catch {
-    return undefined;
-  }
+// Run inside node or bun: times the import of the built syscalls package and
+// its loadLibc(), which opens libc.so.6 through the runtime's FFI (koffi and
+// its native addon under Node, bun:ffi under Bun) and declares the functions.
+// Prints the two times as JSON on stderr.
+function ffiLoadScript(entryUrl) {
+  return [
+    'const beforeImport = performance.now();',
+    `const syscalls = await import(${JSON.stringify(entryUrl)});`,
+    'const beforeLoad = performance.now();',
+    'syscalls.loadLibc();',
+    'const loaded = performance.now();',
+    'process.stderr.write(JSON.stringify({ importMs: beforeLoad - beforeImport, loadLibcMs: loaded - beforeLoad }));',
+  ].join(' ');
 }
 
 /**
@@ -37,9 +42,10 @@ function resolveKoffi(root) {
  * `main` are the rows of the latency table, which are also measured for
  * peak RSS, and for the CLI and the init apart where `splitMemory` is set. `components` are the start-up parts. `debug` are the
  * `--debug` runs whose stderr feeds the timelines; `onDebugRun(key, run)`
- * receives each of them. `breakdowns` are the differences of medians.
+ * receives each of them. `onFfiRun(runtime, run)` receives each run of the
+ * in-process FFI timing. `breakdowns` are the differences of medians.
  */
-export function buildBenchmarks({ root, launcher, runArgs, combinations, nodePath, bun, bunFlags, runc, workDir, startupVariables, onDebugRun }) {
+export function buildBenchmarks({ root, launcher, runArgs, combinations, nodePath, bun, bunFlags, runc, workDir, startupVariables, onDebugRun, onFfiRun }) {
   const main = [];
   const components = [{ label: "/bin/true (this script's own spawn cost)", argv: () => ['/bin/true'] }];
   const debug = [];
@@ -80,10 +86,11 @@ export function buildBenchmarks({ root, launcher, runArgs, combinations, nodePat
     components.push({ label: directLabel(combination.cli, combination.tag), argv: () => argv, cwd: root, env: combination.env });
     direct.push(combination);
   }
-  const koffi = resolveKoffi(root);
-  if (koffi) {
-    components.push({ label: KOFFI_LABEL, argv: () => [nodePath, '-e', `require(${JSON.stringify(koffi)})`], cwd: workDir });
-    breakdowns.push({ group: '[node]', title: 'koffi and its native addon', formula: 'require(koffi) - node -e 0', minuend: KOFFI_LABEL, subtrahend: NODE_REFERENCE });
+  const ffiScript = ffiLoadScript(pathToFileURL(join(root, 'packages/syscalls/dist/index.js')).href);
+  const ffiRuns = [{ runtime: 'node', argv: [nodePath, '--input-type=module', '-e', ffiScript] }];
+  if (bun.path) ffiRuns.push({ runtime: 'bun', argv: [bun.path, ...bunFlags, '-e', ffiScript] });
+  for (const { runtime, argv } of ffiRuns) {
+    components.push({ label: ffiLabel(runtime), argv: () => argv, cwd: workDir, onRun: (run) => onFfiRun(runtime, run) });
   }
 
   for (const combination of combinations) {

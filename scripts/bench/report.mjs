@@ -82,10 +82,11 @@ function medianOf(values) {
 }
 
 /**
- * Prints section 1: the latency and memory table, the start-up components
- * and the differences of medians that split each start-up.
+ * Prints section 1: the latency and memory table, the start-up components,
+ * the differences of medians that split each start-up, and the FFI load
+ * times from `ffiRuns`, a Map from runtime to `{ importMs, loadLibcMs }` per run.
  */
-export function printLatency({ benchmarks, latencies, memory, runc, bun, skipped }) {
+export function printLatency({ benchmarks, latencies, memory, runc, bun, skipped, ffiRuns }) {
   const timing = (label) => {
     const stats = summarize(latencies.get(label));
     return [label, ms(stats.min), ms(stats.median), ms(stats.p90)];
@@ -128,6 +129,22 @@ export function printLatency({ benchmarks, latencies, memory, runc, bun, skipped
     { title: 'ms', align: 'right' },
   ];
   console.log(indent(table(differenceColumns, differenceRows)));
+  console.log('');
+
+  console.log('   Loading the FFI, timed inside the process with performance.now(), median in ms:');
+  const ffiRows = [...ffiRuns].map(([runtime, runs]) => [
+    runtime,
+    ms(summarize(runs.map((run) => run.importMs)).median),
+    ms(summarize(runs.map((run) => run.loadLibcMs)).median),
+    runtime === 'bun' ? 'bun:ffi' : "koffi's native addon",
+  ]);
+  const ffiColumns = [
+    { title: 'runtime', align: 'left' },
+    { title: 'import @m-docker/syscalls', align: 'right' },
+    { title: 'loadLibc()', align: 'right' },
+    { title: 'FFI', align: 'left' },
+  ];
+  console.log(indent(table(ffiColumns, ffiRows)));
   console.log('');
 }
 

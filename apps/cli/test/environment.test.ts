@@ -9,7 +9,7 @@ const base = { hostname: 'h', tty: false, env: [], envFiles: [], hostEnv: {} };
 
 describe('buildEnvironment', () => {
   it('starts with PATH and HOSTNAME', () => {
-    expect(buildEnvironment(base)).toEqual([`PATH=${DEFAULT_PATH}`, 'HOSTNAME=h']);
+    expect(buildEnvironment(base)).toEqual([`PATH=${DEFAULT_PATH}`, 'HOSTNAME=h', 'HOME=/root']);
   });
 
   it('adds TERM with a terminal', () => {
@@ -26,11 +26,15 @@ describe('buildEnvironment', () => {
     [['A=line\nbreak'], ['A=line\nbreak']],
   ])('-e %j gives %j', (env, added) => {
     const result = buildEnvironment({ ...base, env, hostEnv: { HOME_DIR: '/root' } });
-    expect(result.slice(2)).toEqual(added);
+    expect(result.slice(2, -1)).toEqual(added);
   });
 
   it('-e replaces a default in its place', () => {
-    expect(buildEnvironment({ ...base, env: ['PATH=/bin'] })).toEqual(['PATH=/bin', 'HOSTNAME=h']);
+    expect(buildEnvironment({ ...base, env: ['PATH=/bin'] })).toEqual(['PATH=/bin', 'HOSTNAME=h', 'HOME=/root']);
+  });
+
+  it('-e HOME replaces the default home', () => {
+    expect(buildEnvironment({ ...base, env: ['HOME=/tmp'] })).toEqual([`PATH=${DEFAULT_PATH}`, 'HOSTNAME=h', 'HOME=/tmp']);
   });
 
   it.each([
@@ -48,7 +52,7 @@ describe('buildEnvironment', () => {
     try {
       writeFileSync(`${dir.path}/a.env`, 'A=file\nB=file\n');
       const result = buildEnvironment({ ...base, envFiles: [`${dir.path}/a.env`], env: ['A=flag'] });
-      expect(result.slice(2)).toEqual(['A=flag', 'B=file']);
+      expect(result.slice(2, -1)).toEqual(['A=flag', 'B=file']);
     } finally {
       dir.remove();
     }

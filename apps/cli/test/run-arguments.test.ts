@@ -66,7 +66,7 @@ describe.skipIf(NOT_ROOT)('run environment (needs root)', () => {
       env: { HOST_ONLY: 'secret' },
     });
     expect(result.stdout.toString()).toBe(
-      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOSTNAME=envbox\n',
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOSTNAME=envbox\nHOME=/root\n',
     );
   });
 
@@ -80,7 +80,7 @@ describe.skipIf(NOT_ROOT)('run environment (needs root)', () => {
       env: { FROM_HOST: 'copied' },
     });
     const lines = result.stdout.toString().trimEnd().split('\n');
-    expect(lines).toEqual(['PATH=/bin', expect.stringMatching(/^HOSTNAME=/), 'A=1', 'B=x=y', 'FROM_HOST=copied', 'EMPTY=']);
+    expect(lines).toEqual(['PATH=/bin', expect.stringMatching(/^HOSTNAME=/), 'A=1', 'B=x=y', 'FROM_HOST=copied', 'EMPTY=', 'HOME=/root']);
   });
 
   it('--env-file reads variables, skipping comments and blank lines', async () => {
@@ -89,7 +89,7 @@ describe.skipIf(NOT_ROOT)('run environment (needs root)', () => {
         env: { FROM_HOST: 'h' },
       });
       expect(result.stderr).toBe('');
-      const lines = result.stdout.toString().trimEnd().split('\n').slice(2);
+      const lines = result.stdout.toString().trimEnd().split('\n').slice(2, -1);
       expect(lines).toEqual(['SPACED=  kept  ', 'QUOTED=override', 'CRLF=yes', 'FROM_HOST=h']);
     });
   });
@@ -101,7 +101,7 @@ describe.skipIf(NOT_ROOT)('run environment (needs root)', () => {
       const result = await runCli(['run', '--env-file', file, '/bin/env']);
       expect(result.stderr).toBe('');
       expect(result.status).toBe(0);
-      const received = result.stdout.toString().trimEnd().split('\n').slice(2);
+      const received = result.stdout.toString().trimEnd().split('\n').slice(2, -1);
       expect(received).toEqual(lines);
     });
   });

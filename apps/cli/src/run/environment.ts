@@ -18,7 +18,7 @@ export interface EnvironmentOptions {
 
 /**
  * Builds the container's environment: PATH, HOSTNAME and (with -t) TERM
- * first, then the env files, then `-e`; a later entry replaces an earlier
+ * first, then the env files, then `-e`, then HOME=/root unless set; a later entry replaces an earlier
  * one with the same key in its place. The host's environment is not
  * inherited, except for a `KEY` given without `=`, which copies the host's
  * value when it is set and is skipped otherwise.
@@ -39,6 +39,10 @@ export function buildEnvironment(options: EnvironmentOptions): string[] {
     });
   }
   for (const item of options.env) add(item, '-e');
+
+  // The container's user is root, so HOME is /root unless the user set it,
+  // added last as docker and runc do.
+  if (!entries.has('HOME')) entries.set('HOME', '/root');
 
   return [...entries].map(([key, value]) => `${key}=${value}`);
 }
