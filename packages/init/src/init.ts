@@ -18,6 +18,7 @@ import {
   execve,
   exitNow,
   fdIo,
+  loadLibc,
   writeFd,
   MS_NODEV,
   MS_NOEXEC,
@@ -227,12 +228,33 @@ function reportAndExit(error: unknown, log: Logger | undefined): never {
       ? error.failure
       : { stage: 'config' as const, code: '', errno: 0, message: (error as Error)?.message ?? String(error) };
   log?.debug('failed', { stage: failure.stage, code: failure.code, message: failure.message });
+
+  // When glibc itself cannot be loaded, the report goes through node:fs and
+  // the exit through process.exit, since fdIo and exitNow need glibc.
+  if (!isLibcUsable()) {
+    try {
+      writeMessageSync(INIT_PIPE_FD, { type: 'error', error: failure });
+    } catch {
+      // The parent is gone too.
+    }
+    process.exit(INIT_FAILURE_STATUS);
+  }
+
   try {
     send({ type: 'error', error: failure });
   } catch (sendError) {
     log?.error('cannot send the failure to the parent', { stage: failure.stage, error: (sendError as Error).message });
   }
   exitNow(INIT_FAILURE_STATUS);
+}
+
+function isLibcUsable(): boolean {
+  try {
+    loadLibc();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 // Log lines go to fd 2 with write(2); a full or closed stderr loses the line.

@@ -7,7 +7,7 @@ import { runInit } from './init.js';
 // Loading the foreign function interface (koffi's native addon under Node)
 // is module loading: it happens here, before the init's own work is timed.
 // A failure is left to runInit, whose first system call raises it again and
-// reports it to the CLI.
+// reports it to the CLI through node:fs.
 try {
   loadLibc();
 } catch {

@@ -9,7 +9,7 @@ import {
   type ShapeContext,
 } from './shape.js';
 
-/** Steps of the container's init, in the order it runs them. An InitFailure names the one that failed. */
+/** Steps of the container's init. An InitFailure names the one that failed. */
 export const INIT_STAGES = ['config', 'mount', 'hostname', 'chdir', 'resolve', 'session', 'fds', 'exec'] as const;
 export type InitStage = (typeof INIT_STAGES)[number];
 

@@ -81,7 +81,9 @@ function findPackagedBun(name: string, from: string): { bun: BunLocation } | { r
 function findBunOnPath(searchPath: string): { bun: BunLocation } | { reason: string } {
   const path = searchPath
     .split(':')
-    .filter((folder) => folder !== '')
+    // Like the launcher, only absolute folders: a relative entry such as '.'
+    // would take a bun from the working directory.
+    .filter((folder) => folder.startsWith('/'))
     .map((folder) => `${folder}/bun`)
     .find(isExecutable);
   if (path === undefined) return { reason: 'no bun on PATH' };

@@ -10,8 +10,8 @@ import type { Timeline } from './timeline.js';
 //
 // The reads and writes are synchronous because the CLI has nothing else to
 // do meanwhile. They cannot deadlock: the init reads the whole config before
-// it writes anything, and each reply is one small frame (ready, or an error
-// with a message and a path), far below the 64 KiB socket buffer. A
+// it writes anything, and after sending the config or start the CLI reads
+// until the init's reply or end of stream, so every reply has a reader. A
 // signal in this phase ends the CLI with its default action, and the init's
 // parent-death signal then ends the init.
 

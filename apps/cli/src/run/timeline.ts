@@ -2,8 +2,8 @@ import type { LogFields, Logger } from '@m-docker/log';
 
 /** The phases of `m-docker run`, in the order they happen. */
 export const RUN_PHASES = [
-  'init spawned',
   'cli started',
+  'init spawned',
   'config sent',
   'ready received',
   'start sent',
@@ -40,7 +40,7 @@ export class Timeline {
     }
   }
 
-  /** Returns `init spawned 8.1, cli started 9.0, …` for the phases reached so far, in time order. */
+  /** Returns `cli started 6.8, init spawned 9.6, …` for the phases reached so far, in time order. */
   summary(): string {
     return [...this.marks]
       .sort((a, b) => a[1] - b[1])
