@@ -107,7 +107,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
-
 // The JSON line of one in-process FFI timing: `{ importMs, loadLibcMs }`.
 function parseFfiTimes(stderr) {
   try {

@@ -3,12 +3,12 @@
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-/** The latency row of `m-docker run` for a combination: `m-docker run /bin/true [CLI bun, init bun]`. */
+/** Returns the label of a combination's latency row: `m-docker run /bin/true [CLI bun, init bun]`. */
 export function runLabel(tag) {
   return `m-docker run /bin/true [${tag}]`;
 }
 
-/** The debug-run row that feeds a combination's timeline. */
+/** Returns the label of the debug runs that feed a combination's timeline. */
 export function debugLabel(tag) {
   return `./m-docker --debug run /bin/true [${tag}]`;
 }
@@ -40,9 +40,9 @@ function ffiLoadScript(entryUrl) {
 /**
  * Builds the measured commands, all timed in the same interleaved rounds.
  * `main` are the rows of the latency table, which are also measured for
- * peak RSS, and for the CLI and the init apart where `splitMemory` is set. `components` are the start-up parts. `debug` are the
- * `--debug` runs whose stderr feeds the timelines; `onDebugRun(key, run)`
- * receives each of them. `onFfiRun(runtime, run)` receives each run of the
+ * peak RSS, and for the CLI and the init apart where `splitMemory` is set.
+ * `components` are the start-up parts. `debug` are the `--debug` runs whose
+ * stderr feeds the timelines; `onDebugRun(key, run)` receives each of them. `onFfiRun(runtime, run)` receives each run of the
  * in-process FFI timing. `breakdowns` are the differences of medians.
  */
 export function buildBenchmarks({ root, launcher, runArgs, combinations, nodePath, bun, bunFlags, runc, workDir, startupVariables, onDebugRun, onFfiRun }) {
@@ -52,7 +52,6 @@ export function buildBenchmarks({ root, launcher, runArgs, combinations, nodePat
   const breakdowns = [];
   const without = startupVariables ? `, ${startupVariables.suffix}` : '';
 
-  // `splitMemory` marks the rows whose CLI and init are measured apart.
   for (const combination of combinations) {
     main.push({ label: runLabel(combination.tag), argv: () => [launcher, ...runArgs], cwd: root, env: combination.env, splitMemory: true });
   }

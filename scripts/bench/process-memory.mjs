@@ -2,8 +2,8 @@
 //
 // GNU time reports one number for a whole `m-docker run`: the largest
 // process of the tree. To split it, the command runs under strace, which
-// holds every process for a moment when it enters execve(2) or
-// exit_group(2). While a process is held, this module reads VmHWM, the
+// stops every process for a moment when it enters execve(2) or
+// exit_group(2). While a process is stopped, this module reads VmHWM, the
 // peak RSS of its memory image, from /proc/PID/status. The init's value is
 // read at its execve of the command, the last moment its JavaScript image
 // exists, and the CLI's value at its exit_group. Neither process is changed:
@@ -20,10 +20,10 @@ const SYSCALL_NUMBERS = {
   arm64: { execve: 221, exitGroup: 94 },
 };
 
-// How long strace holds each process at execve and exit_group, and how often
-// /proc is read meanwhile. The hold must be several polling intervals long,
-// or a stop can pass unseen.
-const HOLD = '20ms';
+// How long strace stops each process at execve and exit_group, and how often
+// /proc is read meanwhile. The stop must last several polling intervals, or
+// it can pass unseen.
+const STOP_DELAY = '20ms';
 const POLL_INTERVAL_MS = 2;
 const TIMEOUT_MS = 30_000;
 
@@ -71,7 +71,7 @@ function descendants(pid) {
  * peak RSS in KiB of the process that runs `cliScript` and of the one that
  * runs `initScript`. A process is matched by the script path in its command
  * line. A value is undefined when its stop was not seen, for example on a
- * machine too busy to poll /proc within the hold. Rejects when the command
+ * machine too busy to poll /proc during the stop. Rejects when the command
  * fails.
  */
 export function measureProcessPeaks(argv, { cwd, env, cliScript, initScript }) {
@@ -96,7 +96,7 @@ export function measureProcessPeaks(argv, { cwd, env, cliScript, initScript }) {
   };
 
   return new Promise((resolve, reject) => {
-    const straceArgv = ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=execve,exit_group', '-e', `inject=execve,exit_group:delay_enter=${HOLD}`, ...argv];
+    const straceArgv = ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=execve,exit_group', '-e', `inject=execve,exit_group:delay_enter=${STOP_DELAY}`, ...argv];
     const child = spawn('strace', straceArgv, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk) => {

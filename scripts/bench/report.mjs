@@ -27,6 +27,7 @@ export function printMachine({ machine, combinations, skipped, bun, options, bac
   console.log('');
   console.log(`machine   ${machine.cpu}, ${machine.cores} cores, ${machine.kernel}`);
   console.log(`harness   node ${machine.harnessNode}`);
+
   console.log('runtimes  each combination is forced through the environment and checked with ./m-docker --version and strace:');
   const width = Math.max(...[...combinations, ...skipped].map((entry) => entry.tag.length)) + 4;
   for (const combination of combinations) {
@@ -41,6 +42,7 @@ export function printMachine({ machine, combinations, skipped, bun, options, bac
     console.log(`${`          [${entry.tag}]`.padEnd(width + 10)}skipped: ${entry.skipped}`);
   }
   console.log(bun.path ? `          ${BUN_REFERENCE} runs ${bun.path}` : `          ${BUN_REFERENCE} skipped: no usable Bun (${bun.reason})`);
+
   if (startupVariables) {
     console.log(`env       ${startupVariables.names.map(describeVariable).join(', ')} is set in this environment.`);
     console.log(`          Node start-ups pay for it, so rows marked "${startupVariables.suffix}" measure again with it unset`);
@@ -54,10 +56,11 @@ export function printMachine({ machine, combinations, skipped, bun, options, bac
   if (background.otherCores > busyThresholdCores) {
     console.log('          WARNING: the machine was not idle, so the times below include waiting for a CPU');
   }
+
   console.log(`method    ${options.runs} runs per command after 1 warm-up each, interleaved: every round runs every command once`);
   const memoryMethods = [
     gnuTime ? 'GNU time %M (largest single process of the tree)' : 'no GNU time: /usr/bin/time is missing',
-    perProcessUnavailable ? `no CLI and init split: ${perProcessUnavailable}` : 'VmHWM of the CLI and of the init, read while strace holds them at exit_group and execve',
+    perProcessUnavailable ? `no CLI and init split: ${perProcessUnavailable}` : 'VmHWM of the CLI at its exit_group and of the init at its execve, read while strace stops them there',
   ];
   console.log(`          peak RSS from ${options.rssRuns} further runs each: ${memoryMethods.join('; ')}`);
   console.log('');

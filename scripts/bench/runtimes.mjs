@@ -53,11 +53,12 @@ const VERSION_LINE = /\(cli: (?<cli>\w+) (?<cliVersion>\S+), init: (?<init>\w+) 
 /**
  * Checks one combination before it is measured. Runs `./m-docker --version`
  * with its environment, then traces one `./m-docker run /bin/true` with
- * strace. Returns `{ skipped: reason }` when either fails (for example
- * without Bun). Otherwise returns the combination with `env`, `tag`,
- * `versionOutput`, `cliRuntime` and `initRuntime` (`{ name, version, path }`,
- * path only when traced), `execs` (undefined when strace is missing,
- * with `traceUnavailable` as the reason) and `mismatches`, the ways in which
+ * strace. Returns `{ tag, forced, skipped: reason }` when either fails, for
+ * example without Bun. Otherwise returns the combination with `env`, `tag`,
+ * `forced`, `versionOutput`, `cliRuntime`, `initRuntime`, `execs` and
+ * `mismatches`. The runtimes are `{ name, version, path }`, with the path
+ * only when traced. `execs` is undefined without strace, and then
+ * `traceUnavailable` gives the reason. `mismatches` lists the ways in which
  * the runtimes that ran differ from the forced ones.
  */
 export function checkCombination(combination, { launcher, runArgs, cwd, scratchDir }) {

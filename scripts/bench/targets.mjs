@@ -56,8 +56,8 @@ export function checkTargets({ combinations, skipped, latencies, timelines, thro
   }
 
   // The init's work, per init runtime, from the combination whose CLI runs
-  // on the same runtime. With a Node CLI and a Bun init, initMs also holds
-  // the wait for the slower CLI's config, so that combination is left out.
+  // on the same runtime. With a Node CLI and a Bun init, initMs can include
+  // waiting for the slower CLI's config, so that combination is left out.
   for (const runtime of ['bun', 'node']) {
     const title = `init work [init ${runtime}] < ${INIT_WORK_LIMIT_MS} ms`;
     const combination = combinations.find((entry) => entry.cli === runtime && entry.init === runtime);
