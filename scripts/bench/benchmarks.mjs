@@ -107,7 +107,7 @@ export function buildBenchmarks({ root, launcher, runArgs, combinations, nodePat
       const reference = cli === 'bun' ? BUN_REFERENCE : NODE_REFERENCE;
       breakdowns.push(
         { group, title: 'CLI module loading and option parsing', formula: `main.js --version - ${reference}`, minuend: directLabel(cli, tag), subtrahend: reference },
-        { group, title: 'sh launcher (runtime search, readlink)', formula: './m-docker --version - main.js --version', minuend: versionLabel(tag), subtrahend: directLabel(cli, tag) },
+        { group, title: 'sh launcher (runtime search)', formula: './m-docker --version - main.js --version', minuend: versionLabel(tag), subtrahend: directLabel(cli, tag) },
       );
     }
     breakdowns.push({ group, title: 'run beyond the CLI start-up', formula: 'm-docker run - ./m-docker --version', minuend: runLabel(tag), subtrahend: versionLabel(tag) });
