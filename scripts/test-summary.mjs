@@ -4,7 +4,7 @@
 // workspace reads at a glance at the end of `pnpm test`.
 import { readdirSync, readFileSync } from 'node:fs';
 
-const folders = ['packages/ipc', 'packages/syscalls', 'packages/log', 'packages/runtime', 'packages/init', 'apps/cli'];
+const folders = ['packages/ipc', 'packages/syscalls', 'packages/log', 'packages/runtime', 'packages/cgroups', 'packages/init', 'apps/cli'];
 let passed = 0;
 let failed = 0;
 let skipped = 0;
