@@ -36,10 +36,12 @@ const TEST_PATH = `${dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`;
 const started = new Set<ChildProcess>();
 
 // The suite runs once with each runtime forced (see package.json), so the
-// runtime variables reach the CLI; the rest of the test's environment does not.
+// runtime variables reach the CLI, and so does the run's own TMPDIR, where
+// Bun may create a bun-node-* folder. The rest of the test's environment
+// does not.
 function runtimeChoice(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const name of ['M_DOCKER_JS_RUNTIME', 'M_DOCKER_INIT_RUNTIME']) {
+  for (const name of ['M_DOCKER_JS_RUNTIME', 'M_DOCKER_INIT_RUNTIME', 'TMPDIR']) {
     if (process.env[name] !== undefined) env[name] = process.env[name];
   }
   return env;

@@ -1,9 +1,24 @@
+import { readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { killStartedCli, NOT_ROOT, runCli } from './helpers.js';
 
 afterEach(killStartedCli);
+
+// Bun creates a /tmp/bun-node-<hash> folder when it cannot load a script,
+// and the init runs with no TMPDIR, so the missing-script test leaves one.
+// Folders that were there before these tests are kept.
+const bunFolders = () => readdirSync('/tmp').filter((name) => name.startsWith('bun-node-'));
+let bunFoldersBefore: string[] = [];
+beforeAll(() => {
+  bunFoldersBefore = bunFolders();
+});
+afterAll(() => {
+  for (const name of bunFolders()) {
+    if (!bunFoldersBefore.includes(name)) rmSync(`/tmp/${name}`, { recursive: true, force: true });
+  }
+});
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
