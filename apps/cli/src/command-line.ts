@@ -147,11 +147,11 @@ function hasAlias(option: OptionSpec, name: string | undefined): boolean {
 
 /**
  * Rewrites the option tokens before the first positional argument into the
- * forms that `arg` reads, accepting the spellings docker users type:
- * `-wDIR`, `-e=A=1` and `-itw DIR` (a value attached to a short option, or
- * following a group of flags), `--hostname -x` (a value that starts with a
- * dash), and `--tty=false` (a flag turned off). Everything from the first
- * positional argument or `--` on is left as it is.
+ * forms that `arg` reads, so that the spellings docker users type work. A
+ * value may be attached to a short option or follow a group of flags
+ * (`-wDIR`, `-e=A=1`, `-itw DIR`), a value may start with a dash
+ * (`--hostname -x`), and a flag may be turned off (`--tty=false`).
+ * Everything from the first positional argument or `--` on is left as it is.
  */
 function normalizeOptions(options: readonly OptionSpec[], argv: readonly string[]): string[] {
   const byName = new Map<string, OptionSpec>();

@@ -63,7 +63,7 @@ export const INIT_PIPE_FD = 3;
 /** The status the init exits with after it reported a failure. */
 export const INIT_FAILURE_STATUS = 1;
 
-/** Status when the parent is gone: nobody is left to report to. */
+/** Status when the parent is gone, so no report can be sent. */
 export const PARENT_GONE_STATUS = 2;
 
 const SIGKILL = 9;
@@ -155,7 +155,7 @@ function waitForStart(): void {
 
 // After start: only fds 0-2 and the pipe may reach the command, the pipe is
 // closed by a successful execve, and the stdio flags that Node set are
-// cleared so the command sees ordinary blocking descriptors.
+// cleared so the command gets ordinary blocking descriptors.
 function execCommand(executable: string, config: ContainerConfig, log: Logger, started: number): never {
   step('fds', () => {
     closeFrom(INIT_PIPE_FD + 1);

@@ -59,10 +59,10 @@ export function parseRuntimeChoice(name: string, value: string | undefined): Run
  */
 export function selectRuntime(options: SelectRuntimeOptions): SelectedRuntime {
   const current = currentJsRuntime();
-  const wanted = options.choice === 'auto' ? 'bun' : options.choice;
-  if (wanted === current) return describeCurrent(current);
+  const requested = options.choice === 'auto' ? 'bun' : options.choice;
+  if (requested === current) return describeCurrent(current);
 
-  if (wanted === 'bun') {
+  if (requested === 'bun') {
     const lookup =
       options.knownBunUnavailable === undefined
         ? findBun({ from: options.from, path: options.path })
