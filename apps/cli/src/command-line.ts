@@ -187,6 +187,10 @@ function normalizeOptions(options: readonly OptionSpec[], argv: readonly string[
     for (let position = 1; position < token.length; position++) {
       const name = `-${token[position]}`;
       const option = byName.get(name);
+      if (option !== undefined && option.value === undefined && token[position + 1] === '=') {
+        if (parseFlagValue(name, token.slice(position + 2))) result.push(name);
+        break;
+      }
       if (option?.value === undefined) {
         result.push(name);
         continue;
@@ -206,10 +210,14 @@ function splitLongOption(token: string): [string, string | undefined] {
   return equals === -1 ? [token, undefined] : [token.slice(0, equals), token.slice(equals + 1)];
 }
 
-// `--tty=true` turns the flag on and `--tty=false` leaves it off, as in docker.
+// `--tty=true` turns the flag on and `--tty=false` leaves it off. The
+// spellings are those docker accepts (Go's strconv.ParseBool).
+const TRUE_VALUES = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
+const FALSE_VALUES = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False']);
+
 function parseFlagValue(name: string, value: string): boolean {
-  if (value === 'true') return true;
-  if (value === 'false') return false;
+  if (TRUE_VALUES.has(value)) return true;
+  if (FALSE_VALUES.has(value)) return false;
   throw new CliError(`invalid value ${JSON.stringify(value)} for ${name}: use true or false, or give ${name} alone`);
 }
 

@@ -39,7 +39,7 @@ describe('buildEnvironment', () => {
 
   it.each([
     ['=x', /the name before '=' is empty/],
-    ['', /the name before '=' is empty/],
+    ['', /give KEY=VALUE, or KEY to copy it/],
     ['A B=1', /names cannot contain whitespace/],
     ['A=\0', /contains a NUL byte/],
   ])('-e %j is rejected', (item, message) => {

@@ -64,6 +64,9 @@ describe.skipIf(NOT_ROOT)('run options (needs root)', () => {
     [['-itw', '/tmp', 'pwd'], '/tmp\n'],
     [['--tty=false', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'none\n'],
     [['--tty=true', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'xterm\n'],
+    [['-t=false', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'none\n'],
+    [['-it=1', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'xterm\n'],
+    [['--tty=False', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'none\n'],
   ])('docker spelling %j is accepted', async (options, stdout) => {
     const result = await runCli(['run', ...options]);
     expect(result.stderr).toBe('');

@@ -68,6 +68,14 @@ describe('runtime selection without Bun', () => {
     expect(result.stderr).toMatch(/^m-docker: M_DOCKER_JS_RUNTIME=bun, but no usable Bun was found \(.*no bun is on PATH\): /);
   });
 
+  it('forced Bun init names its variable', async () => {
+    const result = await runCopy(['run', '/bin/true'], { M_DOCKER_INIT_RUNTIME: 'bun' });
+    expect(result.status).toBe(125);
+    expect(result.stderr).toMatch(
+      /^m-docker: M_DOCKER_INIT_RUNTIME=bun was set, but no usable Bun 1\.4 or later was found \(.*\): install Bun 1\.4 or later, or set M_DOCKER_INIT_RUNTIME=node\n$/,
+    );
+  });
+
   it.each([
     ['M_DOCKER_JS_RUNTIME', 'deno'],
     ['M_DOCKER_INIT_RUNTIME', 'java'],

@@ -84,6 +84,9 @@ function parseEntry(item: string, source: string, hostEnv: NodeJS.ProcessEnv): [
 
   const equals = item.indexOf('=');
   const key = equals === -1 ? item : item.slice(0, equals);
+  if (item === '') {
+    throw new CliError(`invalid environment variable "" (${source}): give KEY=VALUE, or KEY to copy it from this environment`);
+  }
   if (key === '') {
     throw new CliError(`invalid environment variable ${JSON.stringify(item)} (${source}): the name before '=' is empty`);
   }

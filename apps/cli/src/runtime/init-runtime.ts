@@ -30,7 +30,7 @@ export function selectInitRuntime(env: NodeJS.ProcessEnv = process.env): Selecte
       knownBunUnavailable: env[BUN_UNAVAILABLE_VARIABLE] || undefined,
     });
   } catch (error) {
-    if (error instanceof RuntimeUnavailableError) throw new CliError(error.message, undefined, { cause: error });
+    if (error instanceof RuntimeUnavailableError) throw new CliError(namedRuntimeError(error.message, env), undefined, { cause: error });
     throw error;
   }
 }
@@ -53,4 +53,10 @@ export function describeRuntime(selected: SelectedRuntime, askVersion = false): 
   }
   if (!version) return selected.runtime;
   return selected.runtime === 'node' ? `node v${version}` : `bun ${version}`;
+}
+
+// Names the variable that requested the missing runtime, and how to change it.
+function namedRuntimeError(message: string, env: NodeJS.ProcessEnv): string {
+  const name = env.M_DOCKER_INIT_RUNTIME ? 'M_DOCKER_INIT_RUNTIME' : 'M_DOCKER_JS_RUNTIME';
+  return message.replace(/^(Bun|Node) was requested/, `${name}=${env[name]} was set`).replace(/: install Bun, or choose node$/, `: install Bun 1.4 or later, or set ${name}=node`);
 }
