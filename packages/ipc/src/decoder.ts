@@ -152,11 +152,15 @@ export class FrameDecoder {
     // readFrameHeader has checked the length against the limit, so this
     // allocation is at most maxFrameSize bytes.
     const payload = Buffer.allocUnsafe(header.length);
-    if (header.length === 0) {
+
+    // A payload that is whole in this chunk is copied at once, the common
+    // case for small frames; otherwise it is filled over the next chunks.
+    if (chunk.byteLength - next >= header.length) {
+      payload.set(chunk.subarray(next, next + header.length));
       onFrame({ type: header.type, payload });
-    } else {
-      this.#partial = { type: header.type, payload, filled: 0 };
+      return next + header.length;
     }
+    this.#partial = { type: header.type, payload, filled: 0 };
     return next;
   }
 
