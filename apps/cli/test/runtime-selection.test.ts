@@ -9,8 +9,8 @@ import { findBun } from '@m-docker/runtime';
 import { killStartedCli, makeTempDir, NOT_ROOT, runCli } from './helpers.js';
 
 // These tests copy the built CLI (bin/ and dist/) into a temporary folder
-// whose node_modules has koffi and the init but no Bun package, then run it
-// with a PATH that they control: Bun is unavailable there unless a test puts
+// whose node_modules has koffi and the init but no Bun package. They run it
+// with a PATH that they control, so Bun is unavailable unless a test puts
 // one on that PATH.
 
 const cliFolder = fileURLToPath(new URL('..', import.meta.url));

@@ -83,7 +83,7 @@ export function startInit(options: StartOptions = {}): InitProcess {
     'pipe',
     ...(options.extraFds ?? []),
   ];
-  // Node or Bun, as M_DOCKER_JS_RUNTIME says: the suite runs once with each.
+  // Node or Bun, as M_DOCKER_JS_RUNTIME selects: the suite runs once with each.
   const command = scriptCommand(initEntryPath());
   const child = spawnInNamespaces(command.executable, command.args, {
     namespaces: CONTAINER_NAMESPACES,

@@ -153,8 +153,8 @@ export class FrameDecoder {
     // allocation is at most maxFrameSize bytes.
     const payload = Buffer.allocUnsafe(header.length);
 
-    // A payload that is whole in this chunk is copied at once, the common
-    // case for small frames; otherwise it is filled over the next chunks.
+    // A payload that is whole in this chunk is copied at once, which is the
+    // common case for small frames. Otherwise the next chunks fill it.
     if (chunk.byteLength - next >= header.length) {
       payload.set(chunk.subarray(next, next + header.length));
       onFrame({ type: header.type, payload });

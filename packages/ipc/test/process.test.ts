@@ -47,7 +47,7 @@ function readAll(stream: Readable | null): Promise<string> {
 function spawnFixture(name: string, args: string[] = []): Fixture {
   const script = fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
   // stdout and stderr are pipes, not inherited, so the tests can assert what the child printed.
-  // Node or Bun, as M_DOCKER_JS_RUNTIME says: the suite runs once with each.
+  // Node or Bun, as M_DOCKER_JS_RUNTIME selects: the suite runs once with each.
   const command = scriptCommand(script, args);
   const child = spawn(command.executable, command.args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
   children.push(child);

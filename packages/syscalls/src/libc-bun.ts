@@ -4,7 +4,7 @@ import type { Libc } from './libc.js';
 
 // The Bun backend, through bun:ffi. bun:ffi has no variadic functions, so
 // fcntl(2), prctl(2) and syscall(2) are declared with fixed integer
-// arguments; on x86_64 and aarch64 Linux, integer and pointer arguments of
+// arguments. On x86_64 and aarch64 Linux, integer and pointer arguments of
 // a variadic call travel in the same registers as fixed ones. Strings go
 // in as NUL-terminated buffers, and errno is read through glibc's
 // __errno_location(), the address of the calling thread's errno.

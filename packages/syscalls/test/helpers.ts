@@ -50,7 +50,7 @@ export function track<T extends ChildProcess>(child: T): T {
 }
 
 /**
- * Starts fixtures/<name> under Node or Bun, as M_DOCKER_JS_RUNTIME says,
+ * Starts fixtures/<name> under Node or Bun, as M_DOCKER_JS_RUNTIME selects,
  * optionally through a wrapper command such as setpriv.
  */
 export function startFixture(name: string, args: readonly string[] = [], wrapper: readonly string[] = []): ChildProcess {

@@ -61,7 +61,7 @@ export function buildConfig(request: RunRequest, id: string, hostname: string): 
 }
 
 // execve(2) takes at most ARG_MAX bytes (2 MiB with the default 8 MiB stack),
-// far below the frame limit; a config over the limit cannot run anyway.
+// far below the frame limit, so a config over the limit cannot run anyway.
 function checkSize(config: ContainerConfig): void {
   let bytes = 0;
   for (const item of [...config.argv, ...config.env]) bytes += Buffer.byteLength(item) + 1;

@@ -58,7 +58,9 @@ export function readEnvFile(file: string): string[] {
     bytes = readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code;
+    let reason = code;
+    if (code === 'ENOENT') reason = 'no such file';
+    if (code === 'EISDIR') reason = 'it is a folder';
     throw new CliError(`cannot read env file ${JSON.stringify(file)}: ${reason} (${code}): check the path given to --env-file`, undefined, {
       cause: error,
     });

@@ -5,8 +5,8 @@ import type { StartedProcess } from '@m-docker/runtime';
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 // With -t the container shares the CLI's terminal and process group, so the
-// terminal already sends Ctrl-C (SIGINT) and Ctrl-\ (SIGQUIT) to it; passing
-// them on as well would deliver each twice.
+// terminal already sends Ctrl-C (SIGINT) and Ctrl-\ (SIGQUIT) to it.
+// Passing them on as well would deliver each twice.
 const TERMINAL_SIGNALS = new Set<NodeJS.Signals>(['SIGINT', 'SIGQUIT']);
 
 /** Passes the signals the CLI receives on to `child`; returns a function that stops it. */
