@@ -1,0 +1,1 @@
+export { ImageError, type ImageErrorCode, type ImageErrorDetails } from './errors.js';
