@@ -47,6 +47,13 @@ const DECLARATIONS = {
   signal: { args: [int, pointer], returns: pointer },
   sigprocmask: { args: [int, pointer, pointer], returns: int },
   syscall: { args: ['i64', 'i64', 'i64', 'i64'], returns: 'i64' },
+  mkdir: { args: [pointer, 'u32'], returns: int },
+  mknod: { args: [pointer, 'u32', 'u64'], returns: int },
+  symlink: { args: [pointer, pointer], returns: int },
+  readlink: { args: [pointer, pointer, 'u64'], returns: 'i64' },
+  setgroups: { args: ['u64', pointer], returns: int },
+  setgid: { args: ['u32'], returns: int },
+  setuid: { args: ['u32'], returns: int },
   _exit: { args: [int], returns: 'void' },
   strerror: { args: [int], returns: pointer },
 };
@@ -110,6 +117,13 @@ export function openBunLibc(): Libc {
       const putOldBytes = cString(putOld);
       return Number(call.syscall(number, ffi.ptr(newRootBytes), ffi.ptr(putOldBytes), 0));
     },
+    mkdir: (path, mode) => call.mkdir(cString(path), mode),
+    mknod: (path, mode, device) => call.mknod(cString(path), mode, device),
+    symlink: (target, linkPath) => call.symlink(cString(target), cString(linkPath)),
+    readlink: (path, buffer) => Number(call.readlink(cString(path), buffer, buffer.byteLength)),
+    setgroups: (groups) => call.setgroups(groups.length, groups),
+    setgid: (gid) => call.setgid(gid),
+    setuid: (uid) => call.setuid(uid),
     closeRange: (number, first, last, flags) => Number(call.syscall(number, first, last, flags)),
     _exit: (status) => call._exit(status) as never,
     strerror: (errno) => new ffi.CString(call.strerror(errno)).toString(),

@@ -26,6 +26,8 @@ export function openKoffiLibc(): Libc {
   const execve = lib.func('int execve(const char *path, const char **argv, const char **envp)');
   const read = lib.func('long read(int fd, _Out_ uint8_t *buf, size_t count)');
   const write = lib.func('long write(int fd, const uint8_t *buf, size_t count)');
+  const readlink = lib.func('long readlink(const char *path, _Out_ uint8_t *buf, size_t size)');
+  const setgroups = lib.func('int setgroups(size_t size, const uint32_t *list)');
 
   return {
     backend: 'koffi',
@@ -59,6 +61,13 @@ export function openKoffiLibc(): Libc {
     },
     sigprocmask: (how, set) => sigprocmask(how, set, null),
     pivotRoot: (number, newRoot, putOld) => syscall(number, 'const char *', newRoot, 'const char *', putOld),
+    mkdir: lib.func('int mkdir(const char *path, uint32_t mode)'),
+    mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+    symlink: lib.func('int symlink(const char *target, const char *linkpath)'),
+    readlink: (path, buffer) => readlink(path, buffer, buffer.byteLength),
+    setgroups: (groups) => setgroups(groups.length, groups),
+    setgid: lib.func('int setgid(uint32_t gid)'),
+    setuid: lib.func('int setuid(uint32_t uid)'),
     closeRange: (number, first, last, flags) =>
       syscall(number, 'unsigned int', first, 'unsigned int', last, 'unsigned int', flags),
     _exit: lib.func('void _exit(int status)') as unknown as (status: number) => never,

@@ -43,6 +43,15 @@ export interface Libc {
   signalDefault(signum: number): void;
   sigprocmask(how: number, set: Buffer): number;
   pivotRoot(number: number, newRoot: string, putOld: string): number;
+  mkdir(path: string, mode: number): number;
+  /** mknod(2); `device` is the kernel's dev_t as makedev(3) builds it. */
+  mknod(path: string, mode: number, device: bigint): number;
+  symlink(target: string, linkPath: string): number;
+  /** readlink(2) into `buffer`; returns the length of the target, which has no NUL. */
+  readlink(path: string, buffer: Uint8Array): number;
+  setgroups(groups: Uint32Array): number;
+  setgid(gid: number): number;
+  setuid(uid: number): number;
   closeRange(number: number, first: number, last: number, flags: number): number;
   _exit(status: number): never;
   strerror(errno: number): string;
