@@ -37,6 +37,9 @@ export function makeConfig(overrides: Partial<ContainerConfig> = {}): ContainerC
     cwd: '/',
     interactive: false,
     terminal: false,
+    root: null,
+    mounts: [],
+    user: null,
     logLevel: 'warn',
     ...overrides,
   };

@@ -8,6 +8,9 @@ import {
   renderValue,
   type ShapeContext,
 } from './shape.js';
+import { type MountConfig, type RootConfig, type UserConfig, validateMounts, validateRoot, validateUser } from './root-config.js';
+
+export type { MountConfig, RootConfig, UserConfig };
 
 // The init logs at the CLI's level, so both use the logger's list of levels.
 export { LOG_LEVELS, type LogLevel };
@@ -28,13 +31,31 @@ export interface ContainerConfig {
   interactive: boolean;
   /** Whether the command stays in the caller's session and terminal; otherwise it gets a new session (setsid). */
   terminal: boolean;
+  /** The container's own root file system, or null to keep the host's. */
+  root: RootConfig | null;
+  /** Mounts added below the container's root, in order; empty when `root` is null. */
+  mounts: MountConfig[];
+  /** The user the command runs as, or null for root. */
+  user: UserConfig | null;
   logLevel: LogLevel;
 }
 
 /** Maximum host name length in bytes that sethostname(2) accepts on Linux (HOST_NAME_MAX). */
 export const HOSTNAME_MAX_BYTES = 64;
 
-const CONFIG_FIELDS = ['id', 'argv', 'env', 'hostname', 'cwd', 'interactive', 'terminal', 'logLevel'] as const satisfies readonly (keyof ContainerConfig)[];
+const CONFIG_FIELDS = [
+  'id',
+  'argv',
+  'env',
+  'hostname',
+  'cwd',
+  'interactive',
+  'terminal',
+  'root',
+  'mounts',
+  'user',
+  'logLevel',
+] as const satisfies readonly (keyof ContainerConfig)[];
 
 const CONTEXT: ShapeContext = { name: 'config', fieldPrefix: '', code: 'INVALID_CONFIG' };
 
@@ -58,6 +79,9 @@ export function validateConfig(value: unknown): ContainerConfig {
     cwd: validateCwd(fields.cwd),
     interactive: validateBoolean(fields.interactive, 'interactive'),
     terminal: validateBoolean(fields.terminal, 'terminal'),
+    root: validateRoot(fields.root, CONTEXT),
+    mounts: validateMounts(fields.mounts, CONTEXT),
+    user: validateUser(fields.user, CONTEXT),
     logLevel: validateLogLevel(fields.logLevel),
   };
 }

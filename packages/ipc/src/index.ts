@@ -1,5 +1,14 @@
 export { MessageChannel } from './channel.js';
-export { type ContainerConfig, HOSTNAME_MAX_BYTES, LOG_LEVELS, type LogLevel, validateConfig } from './config.js';
+export {
+  type ContainerConfig,
+  HOSTNAME_MAX_BYTES,
+  LOG_LEVELS,
+  type LogLevel,
+  type MountConfig,
+  type RootConfig,
+  type UserConfig,
+  validateConfig,
+} from './config.js';
 export { decodeFrames, FrameDecoder } from './decoder.js';
 export { WireFormatError, type WireFormatErrorCode, type WireFormatErrorDetails } from './errors.js';
 export {

@@ -10,7 +10,18 @@ import {
 } from './shape.js';
 
 /** Steps of the container's init. An InitFailure names the one that failed. */
-export const INIT_STAGES = ['config', 'mount', 'hostname', 'chdir', 'resolve', 'session', 'fds', 'exec'] as const;
+export const INIT_STAGES = [
+  'config',
+  'mount',
+  'rootfs',
+  'hostname',
+  'chdir',
+  'user',
+  'resolve',
+  'session',
+  'fds',
+  'exec',
+] as const;
 export type InitStage = (typeof INIT_STAGES)[number];
 
 /** Failure report that the container's init sends when a step before exec fails. */

@@ -1,6 +1,15 @@
 import fc from 'fast-check';
 
-import { type ContainerConfig, INIT_STAGES, type InitFailure, LOG_LEVELS, type Message } from '../src/index.js';
+import {
+  type ContainerConfig,
+  INIT_STAGES,
+  type InitFailure,
+  LOG_LEVELS,
+  type Message,
+  type MountConfig,
+  type RootConfig,
+  type UserConfig,
+} from '../src/index.js';
 
 /*
  * fast-check arbitraries for messages whose strings contain what shells,
@@ -92,6 +101,36 @@ const cwd = fc
   .array(text.filter((segment) => !segment.includes('/')), { maxLength: 5 })
   .map((segments) => `/${segments.join('/')}`);
 
+const absolutePath = cwd;
+
+const rootConfig: fc.Arbitrary<RootConfig> = fc.record({
+  target: absolutePath,
+  lowerDirs: fc.array(absolutePath, { minLength: 1, maxLength: 4 }),
+  upperDir: absolutePath,
+  workDir: absolutePath,
+  readonly: fc.boolean(),
+  shmSize: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+});
+
+const mountConfig: fc.Arbitrary<MountConfig> = fc.oneof(
+  fc.record({
+    type: fc.constant('bind' as const),
+    source: absolutePath,
+    destination: absolutePath,
+    readonly: fc.boolean(),
+    data: fc.constant(''),
+  }),
+  fc.record({
+    type: fc.constant('tmpfs' as const),
+    source: fc.constant('tmpfs'),
+    destination: absolutePath,
+    readonly: fc.boolean(),
+    data: text,
+  }),
+);
+
+const userConfig: fc.Arbitrary<UserConfig> = fc.record({ spec: nonEmptyText, setHome: fc.boolean() });
+
 export const containerConfig: fc.Arbitrary<ContainerConfig> = fc.record({
   id: containerId,
   argv: fc.tuple(nonEmptyText, fc.array(text, { maxLength: 8 })).map(([program, args]) => [program, ...args]),
@@ -100,6 +139,9 @@ export const containerConfig: fc.Arbitrary<ContainerConfig> = fc.record({
   cwd,
   interactive: fc.boolean(),
   terminal: fc.boolean(),
+  root: fc.option(rootConfig, { nil: null }),
+  mounts: fc.array(mountConfig, { maxLength: 4 }),
+  user: fc.option(userConfig, { nil: null }),
   logLevel: fc.constantFrom(...LOG_LEVELS),
 });
 
@@ -145,6 +187,9 @@ export function sampleConfig(overrides: Partial<Record<keyof ContainerConfig, un
     cwd: '/',
     interactive: false,
     terminal: false,
+    root: null,
+    mounts: [],
+    user: null,
     logLevel: 'info',
     ...overrides,
   } as ContainerConfig;

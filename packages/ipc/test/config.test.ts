@@ -4,6 +4,23 @@ import { describe, expect, it } from 'vitest';
 import { type ContainerConfig, validateConfig, WireFormatError } from '../src/index.js';
 import { containerConfig, sampleConfig } from './arbitraries.js';
 
+const SAMPLE_ROOT = {
+  target: '/var/lib/m-docker/containers/a1/rootfs',
+  lowerDirs: ['/var/lib/m-docker/layers/sha256/b2/diff', '/var/lib/m-docker/layers/sha256/c3/diff'],
+  upperDir: '/var/lib/m-docker/containers/a1/upper',
+  workDir: '/var/lib/m-docker/containers/a1/work',
+  readonly: false,
+  shmSize: 64 * 1024 * 1024,
+};
+
+function withoutField<T extends object>(value: T, field: keyof T): Partial<T> {
+  const copy = { ...value };
+  delete copy[field];
+  return copy;
+}
+
+const SAMPLE_MOUNT = { type: 'bind', source: '/srv/data', destination: '/data', readonly: true, data: '' };
+
 function catchWireFormatError(run: () => unknown): WireFormatError {
   try {
     run();
@@ -62,9 +79,9 @@ describe('validateConfig', () => {
     { name: 'string', value: 'config', field: 'config', message: 'config must be an object, got string' },
     {
       name: 'unknown field',
-      value: { ...sampleConfig(), user: 'root' },
-      field: 'user',
-      message: 'config has unknown field "user"',
+      value: { ...sampleConfig(), uid: 0 },
+      field: 'uid',
+      message: 'config has unknown field "uid"',
     },
     {
       name: 'prototype key',
@@ -276,7 +293,95 @@ describe('validateConfig', () => {
       field: 'terminal',
       message: 'terminal undefined must be true or false',
     },
+    {
+      name: 'root of the wrong type',
+      value: sampleConfig({ root: '/srv/root' }),
+      field: 'root',
+      message: 'root must be an object, got string',
+    },
+    {
+      name: 'root without lower directories',
+      value: sampleConfig({ root: { ...SAMPLE_ROOT, lowerDirs: [] } }),
+      field: 'root.lowerDirs',
+      message: 'root.lowerDirs must not be empty (expected at least one lower directory)',
+    },
+    {
+      name: 'relative lower directory',
+      value: sampleConfig({ root: { ...SAMPLE_ROOT, lowerDirs: ['/a', 'b'] } }),
+      field: 'root.lowerDirs[1]',
+      message: `root.lowerDirs[1] "b" must be an absolute path (starting with '/')`,
+    },
+    {
+      name: 'root missing upperDir',
+      value: sampleConfig({ root: withoutField(SAMPLE_ROOT, 'upperDir') }),
+      field: 'root.upperDir',
+      message: 'root is missing field "upperDir"',
+    },
+    {
+      name: 'zero shmSize',
+      value: sampleConfig({ root: { ...SAMPLE_ROOT, shmSize: 0 } }),
+      field: 'root.shmSize',
+      message: 'root.shmSize 0 must be a positive whole number of bytes',
+    },
+    {
+      name: 'fractional shmSize',
+      value: sampleConfig({ root: { ...SAMPLE_ROOT, shmSize: 1.5 } }),
+      field: 'root.shmSize',
+      message: 'root.shmSize 1.5 must be a positive whole number of bytes',
+    },
+    {
+      name: 'mounts not an array',
+      value: sampleConfig({ mounts: {} }),
+      field: 'mounts',
+      message: 'mounts must be an array, got object',
+    },
+    {
+      name: 'unknown mount type',
+      value: sampleConfig({ mounts: [{ ...SAMPLE_MOUNT, type: 'nfs' }] }),
+      field: 'mounts[0].type',
+      message: 'mounts[0].type "nfs" must be one of bind, tmpfs',
+    },
+    {
+      name: 'relative bind source',
+      value: sampleConfig({ mounts: [SAMPLE_MOUNT, { ...SAMPLE_MOUNT, source: 'data' }] }),
+      field: 'mounts[1].source',
+      message: `mounts[1].source "data" must be an absolute path (starting with '/')`,
+    },
+    {
+      name: 'relative mount destination',
+      value: sampleConfig({ mounts: [{ ...SAMPLE_MOUNT, destination: 'data' }] }),
+      field: 'mounts[0].destination',
+      message: `mounts[0].destination "data" must be an absolute path (starting with '/')`,
+    },
+    {
+      name: 'unknown mount field',
+      value: sampleConfig({ mounts: [{ ...SAMPLE_MOUNT, propagation: 'shared' }] }),
+      field: 'mounts[0].propagation',
+      message: 'mounts[0] has unknown field "propagation"',
+    },
+    {
+      name: 'empty user spec',
+      value: sampleConfig({ user: { spec: '', setHome: true } }),
+      field: 'user.spec',
+      message: 'user.spec must not be empty (expected USER or UID, optionally :GROUP)',
+    },
+    {
+      name: 'user without setHome',
+      value: sampleConfig({ user: { spec: 'app' } }),
+      field: 'user.setHome',
+      message: 'user is missing field "setHome"',
+    },
   ];
+
+  it('validateConfig keeps root, mounts and user', () => {
+    const config = sampleConfig({
+      root: SAMPLE_ROOT,
+      mounts: [SAMPLE_MOUNT, { type: 'tmpfs', source: 'tmpfs', destination: '/run', readonly: false, data: 'size=1m' }],
+      user: { spec: 'app:extra', setHome: false },
+    });
+
+    expect(validateConfig(config)).toEqual(config);
+  });
 
   it.each(rejections)('validateConfig rejects $name', ({ value, field, message }) => {
     const error = catchWireFormatError(() => validateConfig(value));

@@ -49,6 +49,9 @@ export function buildConfig(request: RunRequest, id: string, hostname: string): 
     cwd: request.workdir,
     interactive: request.interactive,
     terminal: request.tty,
+    root: null,
+    mounts: [],
+    user: null,
     logLevel: request.logLevel,
   };
   checkSize(config);
