@@ -54,6 +54,8 @@ const DECLARATIONS = {
   setgroups: { args: ['u64', pointer], returns: int },
   setgid: { args: ['u32'], returns: int },
   setuid: { args: ['u32'], returns: int },
+  lsetxattr: { args: [pointer, pointer, pointer, 'u64', int], returns: int },
+  lgetxattr: { args: [pointer, pointer, pointer, 'u64'], returns: 'i64' },
   _exit: { args: [int], returns: 'void' },
   strerror: { args: [int], returns: pointer },
 };
@@ -124,6 +126,12 @@ export function openBunLibc(): Libc {
     setgroups: (groups) => call.setgroups(groups.length, groups),
     setgid: (gid) => call.setgid(gid),
     setuid: (uid) => call.setuid(uid),
+    // bun:ffi rejects a pointer to an empty buffer (ERR_INVALID_ARG_TYPE),
+    // so NULL goes in instead. With size 0 the calls touch no bytes.
+    lsetxattr: (path, name, value, flags) =>
+      call.lsetxattr(cString(path), cString(name), value.byteLength === 0 ? null : value, value.byteLength, flags),
+    lgetxattr: (path, name, buffer) =>
+      Number(call.lgetxattr(cString(path), cString(name), buffer.byteLength === 0 ? null : buffer, buffer.byteLength)),
     closeRange: (number, first, last, flags) => Number(call.syscall(number, first, last, flags)),
     _exit: (status) => call._exit(status) as never,
     strerror: (errno) => new ffi.CString(call.strerror(errno)).toString(),

@@ -28,6 +28,10 @@ export function openKoffiLibc(): Libc {
   const write = lib.func('long write(int fd, const uint8_t *buf, size_t count)');
   const readlink = lib.func('long readlink(const char *path, _Out_ uint8_t *buf, size_t size)');
   const setgroups = lib.func('int setgroups(size_t size, const uint32_t *list)');
+  const lsetxattr = lib.func(
+    'int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)',
+  );
+  const lgetxattr = lib.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)');
 
   return {
     backend: 'koffi',
@@ -68,6 +72,10 @@ export function openKoffiLibc(): Libc {
     setgroups: (groups) => setgroups(groups.length, groups),
     setgid: lib.func('int setgid(uint32_t gid)'),
     setuid: lib.func('int setuid(uint32_t uid)'),
+    lsetxattr: (path, name, value, flags) => lsetxattr(path, name, value, value.byteLength, flags),
+    // An empty buffer goes in as NULL, so lgetxattr(2) returns only the length.
+    lgetxattr: (path, name, buffer) =>
+      lgetxattr(path, name, buffer.byteLength === 0 ? null : buffer, buffer.byteLength),
     closeRange: (number, first, last, flags) =>
       syscall(number, 'unsigned int', first, 'unsigned int', last, 'unsigned int', flags),
     _exit: lib.func('void _exit(int status)') as unknown as (status: number) => never,

@@ -52,6 +52,10 @@ export interface Libc {
   setgroups(groups: Uint32Array): number;
   setgid(gid: number): number;
   setuid(uid: number): number;
+  /** lsetxattr(2): sets the extended attribute `name` of `path` itself, never of a symlink's target. */
+  lsetxattr(path: string, name: string, value: Uint8Array, flags: number): number;
+  /** lgetxattr(2) into `buffer`; with an empty buffer it returns the value's length. */
+  lgetxattr(path: string, name: string, buffer: Uint8Array): number;
   closeRange(number: number, first: number, last: number, flags: number): number;
   _exit(status: number): never;
   strerror(errno: number): string;
