@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PNPM_VERSION=10.34.9
 # procps (ps), iproute2 (ip), util-linux (unshare, setpriv) are used by the
 # tests; busybox-static and runc by the benchmark's reference runtime.
-DEBIAN_PACKAGES=(procps iproute2 util-linux busybox-static runc)
+# scripts/test-images needs busybox-static and zstd to build the test images.
+DEBIAN_PACKAGES=(procps iproute2 util-linux busybox-static runc zstd)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run it as root (m-docker needs root to create namespaces)" >&2
