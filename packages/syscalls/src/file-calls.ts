@@ -36,6 +36,14 @@ export function mkdir(path: string, mode = 0o755): void {
   }
 }
 
+/** Sets the permission bits of `path` (chmod(2)), which the umask does not reduce. */
+export function chmod(path: string, mode: number): void {
+  if (loadLibc().chmod(path, mode) === -1) {
+    const errno = lastErrno();
+    throw fail('chmod', errno, path, `mode=0${mode.toString(8)}`);
+  }
+}
+
 /** Creates a device node or FIFO (mknod(2)); `mode` contains the file type and the permission bits. */
 export function mknod(path: string, mode: number, device = 0n): void {
   if (loadLibc().mknod(path, mode, device) === -1) {

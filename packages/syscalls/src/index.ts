@@ -5,5 +5,5 @@ export { type Libc, loadLibc } from './libc.js';
 export { type NamespaceSpawnOptions, runInNamespaces, spawnInNamespaces } from './spawn-in-namespaces.js';
 export { canAccess, F_OK, fdIo, isDirectory, O_CLOEXEC, O_DIRECTORY, O_RDONLY, O_WRONLY, openFile, readFd, readTextFile, writeFd, X_OK } from './fd-io.js';
 export { switchUser } from './credentials.js';
-export { EEXIST, EINVAL, ENOENT, makedev, mkdir, mknod, readlink, S_IFBLK, S_IFCHR, S_IFIFO, symlink } from './file-calls.js';
+export { chmod, EEXIST, EINVAL, ENOENT, makedev, mkdir, mknod, readlink, S_IFBLK, S_IFCHR, S_IFIFO, symlink } from './file-calls.js';
 export { ENODATA, lgetxattr, lsetxattr, XATTR_CREATE, XATTR_REPLACE } from './xattr-calls.js';

@@ -48,6 +48,7 @@ const DECLARATIONS = {
   sigprocmask: { args: [int, pointer, pointer], returns: int },
   syscall: { args: ['i64', 'i64', 'i64', 'i64'], returns: 'i64' },
   mkdir: { args: [pointer, 'u32'], returns: int },
+  chmod: { args: [pointer, 'u32'], returns: int },
   mknod: { args: [pointer, 'u32', 'u64'], returns: int },
   symlink: { args: [pointer, pointer], returns: int },
   readlink: { args: [pointer, pointer, 'u64'], returns: 'i64' },
@@ -120,6 +121,7 @@ export function openBunLibc(): Libc {
       return Number(call.syscall(number, ffi.ptr(newRootBytes), ffi.ptr(putOldBytes), 0));
     },
     mkdir: (path, mode) => call.mkdir(cString(path), mode),
+    chmod: (path, mode) => call.chmod(cString(path), mode),
     mknod: (path, mode, device) => call.mknod(cString(path), mode, device),
     symlink: (target, linkPath) => call.symlink(cString(target), cString(linkPath)),
     readlink: (path, buffer) => Number(call.readlink(cString(path), buffer, buffer.byteLength)),

@@ -66,6 +66,7 @@ export function openKoffiLibc(): Libc {
     sigprocmask: (how, set) => sigprocmask(how, set, null),
     pivotRoot: (number, newRoot, putOld) => syscall(number, 'const char *', newRoot, 'const char *', putOld),
     mkdir: lib.func('int mkdir(const char *path, uint32_t mode)'),
+    chmod: lib.func('int chmod(const char *path, uint32_t mode)'),
     mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
     symlink: lib.func('int symlink(const char *target, const char *linkpath)'),
     readlink: (path, buffer) => readlink(path, buffer, buffer.byteLength),

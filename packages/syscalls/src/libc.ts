@@ -44,6 +44,7 @@ export interface Libc {
   sigprocmask(how: number, set: Buffer): number;
   pivotRoot(number: number, newRoot: string, putOld: string): number;
   mkdir(path: string, mode: number): number;
+  chmod(path: string, mode: number): number;
   /** mknod(2); `device` is the kernel's dev_t as makedev(3) builds it. */
   mknod(path: string, mode: number, device: bigint): number;
   symlink(target: string, linkPath: string): number;

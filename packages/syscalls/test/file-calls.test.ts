@@ -65,6 +65,23 @@ describe('file calls in a fixture process', () => {
     expect(read).toMatchObject({ error: { syscall: 'readlink', code: 'ENOENT', path: missing } });
   });
 
+  it('chmod sets bits the umask would clear', async () => {
+    const dir = join(makeTempDir(), 'made');
+    const [made, changed] = await runCalls([], [
+      ['createDirectory', dir, 0o777],
+      ['chmod', dir, 0o1777],
+    ]);
+    value(made);
+    value(changed);
+    expect(statSync(dir).mode & 0o7777).toBe(0o1777);
+  });
+
+  it('chmod of a missing path fails with ENOENT', async () => {
+    const missing = join(makeTempDir(), 'missing');
+    const [changed] = await runCalls([], [['chmod', missing, 0o644]]);
+    expect(changed).toMatchObject({ error: { syscall: 'chmod', code: 'ENOENT', path: missing } });
+  });
+
   it('mknod creates a FIFO', async () => {
     const fifo = join(makeTempDir(), 'fifo');
     const [created, stats] = await runCalls([], [
