@@ -19,7 +19,6 @@ import {
   exitNow,
   fdIo,
   loadLibc,
-  writeFd,
   MS_NODEV,
   MS_NOEXEC,
   MS_NOSUID,
@@ -31,12 +30,17 @@ import {
   resetSignals,
   SyscallError,
   setCloseOnExec,
-  setsid,
-  setParentDeathSignal,
   sethostname,
+  setParentDeathSignal,
+  setsid,
+  switchUser,
+  writeFd,
 } from '@m-docker/syscalls';
 
+import { resolveUser, UserError, withHome } from './container-user.js';
+import { PathInRootError } from './path-in-root.js';
 import { ResolveError, resolveExecutable } from './resolve-executable.js';
+import { setUpRoot } from './rootfs.js';
 
 // The init is PID 1 of the container's new namespaces until it execs the
 // command. It talks to the parent (the CLI) over fd 3, a socketpair:
@@ -95,12 +99,12 @@ export function runInit(): never {
     });
     log.debug('config received', { argc: config.argv.length, envc: config.env.length });
 
-    const executable = setUpContainer(config, log);
+    const { executable, env } = setUpContainer(config, log);
     log.debug('ready sent, waiting for start');
     waitForStart();
     log.debug('start received');
 
-    execCommand(executable, config, log, started);
+    execCommand(executable, config.argv, env, log, started);
   } catch (error) {
     reportAndExit(error, log);
   }
@@ -114,13 +118,32 @@ function receiveConfig(): ContainerConfig {
   return message.config;
 }
 
-// Mounts, hostname and working directory, then the PATH search: every step
-// that can fail before the parent sends start.
-function setUpContainer(config: ContainerConfig, log: Logger): string {
+// Mounts, hostname, working directory and user, then the PATH search:
+// every step that can fail before the parent sends start.
+function setUpContainer(config: ContainerConfig, log: Logger): { executable: string; env: string[] } {
   const started = performance.now();
   step('mount', () => mount(null, '/', null, MS_REC | MS_PRIVATE));
-  step('mount', () => mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  const root = config.root;
+  if (root === null) {
+    step('mount', () => mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC));
+  } else {
+    step('rootfs', () => setUpRoot(root, config.mounts, config));
+  }
   step('hostname', () => sethostname(config.hostname));
+
+  // The user is switched before chdir, so that a directory the user may not
+  // enter fails here as it would for the command. The kernel clears the
+  // parent-death signal on the change of credentials, so it is set again.
+  let env = config.env;
+  const user = config.user;
+  if (user !== null) {
+    step('user', () => {
+      const resolved = resolveUser(user);
+      switchUser(resolved.uid, resolved.gid, resolved.groups);
+      setParentDeathSignal(SIGKILL);
+      if (user.setHome) env = withHome(env, resolved.home);
+    });
+  }
   step('chdir', () => chdir(config.cwd));
   step('fds', () => {
     if (!config.interactive) replaceStdinWithDevNull();
@@ -132,11 +155,11 @@ function setUpContainer(config: ContainerConfig, log: Logger): string {
   });
 
   const command = config.argv[0] as string;
-  const executable = step('resolve', () => resolveExecutable(command, config.env));
+  const executable = step('resolve', () => resolveExecutable(command, env));
   log.debug('container set up', { executable, ms: (performance.now() - started).toFixed(2) });
 
   send({ type: 'ready' });
-  return executable;
+  return { executable, env };
 }
 
 // Without -i the command reads /dev/null, as with docker.
@@ -156,7 +179,7 @@ function waitForStart(): void {
 // After start: only fds 0-2 and the pipe may reach the command, the pipe is
 // closed by a successful execve, and the stdio flags that Node set are
 // cleared so the command gets ordinary blocking descriptors.
-function execCommand(executable: string, config: ContainerConfig, log: Logger, started: number): never {
+function execCommand(executable: string, argv: string[], env: string[], log: Logger, started: number): never {
   step('fds', () => {
     closeFrom(INIT_PIPE_FD + 1);
     setCloseOnExec(INIT_PIPE_FD);
@@ -168,7 +191,7 @@ function execCommand(executable: string, config: ContainerConfig, log: Logger, s
   });
   // The init's own work: from its first line after module loading to execve.
   log.debug('execve', { executable, initMs: (performance.now() - started).toFixed(2) });
-  return step('exec', () => execve(executable, config.argv, config.env));
+  return step('exec', () => execve(executable, argv, env));
 }
 
 // Reads the next message from the parent. End of stream, also inside a
@@ -209,6 +232,9 @@ function step<T>(stage: InitStage, run: () => T): T {
       const failure: InitFailure = { stage, code: error.code, errno: error.errno, message: error.message };
       if (error.path !== undefined) failure.path = error.path;
       throw new StageError(failure, { cause: error });
+    }
+    if (error instanceof UserError || error instanceof PathInRootError) {
+      throw stageError(stage, error.message, error);
     }
     if (error instanceof ResolveError) {
       const failure = { stage, code: error.code, errno: error.errno, message: error.message, path: error.path };

@@ -1,13 +1,22 @@
-import { scriptCommand } from '@m-docker/runtime';
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
-
-import { type ContainerConfig, type InitFailure, type Message, MessageChannel } from '@m-docker/ipc';
+import { fileURLToPath } from 'node:url';
+import { type ContainerConfig, type InitFailure, type Message, MessageChannel, type RootConfig } from '@m-docker/ipc';
+import { scriptCommand } from '@m-docker/runtime';
 import { spawnInNamespaces } from '@m-docker/syscalls';
 
 import { initEntryPath } from '../src/index.js';
@@ -250,4 +259,44 @@ export async function cleanUp(): Promise<void> {
   for (const dir of tempDirs.splice(0)) {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Applets linked into the test root file system, all from one busybox binary. */
+const BUSYBOX_APPLETS = ['sh', 'cat', 'echo', 'id', 'ls', 'mkdir', 'pwd', 'sleep', 'stat', 'touch', 'readlink', 'test'];
+
+/** Returns whether Debian's busybox-static is installed, which the root file system tests copy. */
+export const hasBusybox = existsSync('/bin/busybox');
+
+/**
+ * Creates a root file system for the init's overlay: a lower directory
+ * with busybox, /etc/passwd and /etc/group, and empty upper, work and target
+ * directories beside it, all in one temporary directory (rootBase returns
+ * it). `overrides` replaces fields of the RootConfig.
+ */
+export function makeRoot(overrides: Partial<RootConfig> = {}): RootConfig {
+  const base = makeTempDir();
+  const lower = join(base, 'lower');
+  mkdirSync(join(lower, 'bin'), { recursive: true });
+  mkdirSync(join(lower, 'etc'));
+  copyFileSync('/bin/busybox', join(lower, 'bin', 'busybox'));
+  chmodSync(join(lower, 'bin', 'busybox'), 0o755);
+  for (const applet of BUSYBOX_APPLETS) symlinkSync('busybox', join(lower, 'bin', applet));
+  writeFileSync(join(lower, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n');
+  writeFileSync(join(lower, 'etc', 'group'), 'root:x:0:\napp:x:1000:\nextra:x:2000:app\nmore:x:2001:root,app\n');
+  for (const dir of ['upper', 'work', 'rootfs']) mkdirSync(join(base, dir));
+
+  return {
+    target: join(base, 'rootfs'),
+    lowerDirs: [lower],
+    upperDir: join(base, 'upper'),
+    workDir: join(base, 'work'),
+    readonly: false,
+    shmSize: 64 * 1024 * 1024,
+    ...overrides,
+  };
+}
+
+/** Returns the temporary directory that makeRoot created for `root`. */
+export function rootBase(root: RootConfig): string {
+  return dirname(root.target);
 }

@@ -2,14 +2,17 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
+import type { ContainerConfig } from '@m-docker/ipc';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import {
   cleanUp,
   fixturePath,
   HANG_DEADLINE_MS,
+  hasBusybox,
   isRoot,
   makeConfig,
+  makeRoot,
   NEEDS_ROOT,
   trackProcess,
   withDeadline,
@@ -59,8 +62,8 @@ afterEach(async () => {
 });
 
 /** Starts fixtures/parent.mjs and returns it with the init's pid that it prints. */
-async function startParent(argv: string[], step: 'ready' | 'exec') {
-  const config = makeConfig({ argv });
+async function startParent(argv: string[], step: 'ready' | 'exec', overrides: Partial<ContainerConfig> = {}) {
+  const config = makeConfig({ argv, ...overrides });
   const parent = trackProcess(
     spawn(process.execPath, [fixturePath('parent.mjs'), JSON.stringify(config), step], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -93,6 +96,20 @@ describe.skipIf(!isRoot)(`init parent-death signal (${NEEDS_ROOT})`, () => {
     const { parent, initPid, startTime } = await startParent(['/bin/sh', '-c', 'echo command-ran'], 'ready');
 
     expect(isDead(initPid, startTime)).toBe(false);
+    parent.kill('SIGKILL');
+
+    await waitUntilDead(initPid, startTime);
+  });
+
+  // The kernel clears the parent-death signal when the credentials change,
+  // so the init must set it again after switching to the user.
+  it.skipIf(!hasBusybox)('kills command of another user when parent dies', async () => {
+    const { parent, initPid, startTime } = await startParent(['/bin/sleep', '1000'], 'exec', {
+      root: makeRoot(),
+      user: { spec: 'app', setHome: true },
+    });
+
+    expect(readFileSync(`/proc/${initPid}/status`, 'utf8')).toMatch(/^Uid:\s+1000\s/m);
     parent.kill('SIGKILL');
 
     await waitUntilDead(initPid, startTime);

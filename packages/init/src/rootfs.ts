@@ -1,0 +1,171 @@
+import type { MountConfig, RootConfig } from '@m-docker/ipc';
+import {
+  chdir,
+  chmod,
+  isDirectory,
+  MNT_DETACH,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_RDONLY,
+  MS_REC,
+  MS_REMOUNT,
+  makedev,
+  mknod,
+  mount,
+  pivotRoot,
+  readlink,
+  S_IFCHR,
+  symlink,
+  umount2,
+} from '@m-docker/syscalls';
+
+import { makeDirectories, makeFile, resolveInRoot } from './path-in-root.js';
+
+// The container's root, built in the init's own mount namespace (already
+// private, so nothing here reaches the host):
+//
+//   1. overlayfs on root.target: the lower directories read-only, the
+//      container's upper and work directories above them
+//   2. /proc, /dev (a tmpfs with device nodes, devpts, shm, mqueue), /sys
+//      read-only, then the requested mounts (volumes, tmpfs, /etc files)
+//   3. pivot_root into it, then a lazy unmount of the old root, so no path
+//      of the host stays reachable
+//   4. with --read-only, the root is remounted read-only last, after the
+//      mount points and the working directory inside it were created
+//
+// The kernel's docs: Documentation/filesystems/overlayfs.rst and
+// pivot_root(2).
+
+/** Device nodes every container gets in /dev, as docker and runc create them: name, major, minor. */
+const DEVICES = [
+  ['null', 1, 3],
+  ['zero', 1, 5],
+  ['full', 1, 7],
+  ['random', 1, 8],
+  ['urandom', 1, 9],
+  ['tty', 5, 0],
+] as const;
+
+/** Links in /dev to the process's own descriptors, as udev creates them on a host. */
+const DEV_LINKS = [
+  ['fd', '/proc/self/fd'],
+  ['stdin', '/proc/self/fd/0'],
+  ['stdout', '/proc/self/fd/1'],
+  ['stderr', '/proc/self/fd/2'],
+  ['ptmx', 'pts/ptmx'],
+] as const;
+
+/** The tty group's id on Debian and most distributions; devpts gives new terminals this group. */
+const TTY_GID = 5;
+
+/** Bytes of mount(2) data that the kernel copies: one page on x86_64 and aarch64 with 4 KiB pages. */
+const MOUNT_DATA_MAX = 4095;
+
+/** Settings of the container besides its root that shape the root file system. */
+export interface RootOptions {
+  /** Whether the command keeps the caller's terminal, which then becomes /dev/console. */
+  terminal: boolean;
+  /** The working directory, created if missing, as docker does. */
+  cwd: string;
+}
+
+/** Mounts the container's root and its file systems, and makes it the root of the mount namespace. */
+export function setUpRoot(root: RootConfig, mounts: readonly MountConfig[], options: RootOptions): void {
+  mountOverlay(root);
+  mountProc(root.target);
+  mountDev(root, options.terminal);
+  mountSys(root.target);
+  for (const entry of mounts) mountEntry(root.target, entry);
+  directoryInRoot(root.target, options.cwd);
+  switchRoot(root.target);
+  if (root.readonly) mount(null, '/', null, MS_BIND | MS_REMOUNT | MS_RDONLY);
+}
+
+function mountOverlay(root: RootConfig): void {
+  const data = `lowerdir=${root.lowerDirs.join(':')},upperdir=${root.upperDir},workdir=${root.workDir}`;
+  // NOTE: a long lowerdir list (about 40 layers with store paths of 100
+  // bytes) passes the one-page limit; docker shortens the paths with links.
+  if (Buffer.byteLength(data) > MOUNT_DATA_MAX) {
+    throw new Error(`the overlay's ${root.lowerDirs.length} layer paths exceed the ${MOUNT_DATA_MAX} bytes that mount(2) takes`);
+  }
+  mount('overlay', root.target, 'overlay', 0, data);
+}
+
+function mountProc(target: string): void {
+  const path = directoryInRoot(target, '/proc');
+  mount('proc', path, 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC);
+}
+
+function mountDev(root: RootConfig, terminal: boolean): void {
+  const dev = directoryInRoot(root.target, '/dev');
+  mount('tmpfs', dev, 'tmpfs', MS_NOSUID, 'mode=755,size=65536k');
+
+  // chmod after mknod: the umask would leave 0644.
+  for (const [name, major, minor] of DEVICES) {
+    mknod(`${dev}/${name}`, S_IFCHR | 0o666, makedev(major, minor));
+    chmod(`${dev}/${name}`, 0o666);
+  }
+  for (const [name, target] of DEV_LINKS) symlink(target, `${dev}/${name}`);
+
+  const pts = directoryInRoot(root.target, '/dev/pts');
+  mount('devpts', pts, 'devpts', MS_NOSUID | MS_NOEXEC, `newinstance,ptmxmode=0666,mode=0620,gid=${TTY_GID}`);
+  const shm = directoryInRoot(root.target, '/dev/shm');
+  mount('shm', shm, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,size=${root.shmSize}`);
+  const mqueue = directoryInRoot(root.target, '/dev/mqueue');
+  mount('mqueue', mqueue, 'mqueue', MS_NOSUID | MS_NODEV | MS_NOEXEC);
+
+  // With -t the command uses the caller's terminal, which becomes its
+  // /dev/console as well.
+  const console = terminal ? findTerminal() : undefined;
+  if (console !== undefined) {
+    makeFile(root.target, `${dev}/console`);
+    mount(console, `${dev}/console`, null, MS_BIND);
+  }
+}
+
+function mountSys(target: string): void {
+  const path = directoryInRoot(target, '/sys');
+  mount('sysfs', path, 'sysfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+}
+
+function mountEntry(target: string, entry: MountConfig): void {
+  const path = resolveInRoot(target, entry.destination);
+  if (entry.type === 'tmpfs') {
+    makeDirectories(target, path);
+    mount('tmpfs', path, 'tmpfs', MS_NOSUID | MS_NODEV | (entry.readonly ? MS_RDONLY : 0), entry.data || null);
+    return;
+  }
+
+  if (isDirectory(entry.source)) makeDirectories(target, path);
+  else makeFile(target, path);
+  mount(entry.source, path, null, MS_BIND | MS_REC);
+  // A bind mount takes its read-only flag only from a remount.
+  if (entry.readonly) mount(null, path, null, MS_BIND | MS_REMOUNT | MS_RDONLY);
+}
+
+// pivot_root(".", ".") stacks the old root on top of the new one at "/",
+// so no directory for the old root is needed, even in a read-only image;
+// the lazy unmount then drops it and every host mount below it.
+function switchRoot(target: string): void {
+  chdir(target);
+  pivotRoot('.', '.');
+  umount2('.', MNT_DETACH);
+  chdir('/');
+}
+
+function directoryInRoot(root: string, path: string): string {
+  const hostPath = resolveInRoot(root, path);
+  makeDirectories(root, hostPath);
+  return hostPath;
+}
+
+// The terminal that fd 0, 1 or 2 refers to, as a path in the host's /dev.
+function findTerminal(): string | undefined {
+  for (const fd of [0, 1, 2]) {
+    const path = readlink(`/proc/self/fd/${fd}`);
+    if (path?.startsWith('/dev/pts/') || path?.startsWith('/dev/tty')) return path;
+  }
+  return undefined;
+}
