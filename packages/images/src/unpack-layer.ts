@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
-import tar, { type Extract, type Header } from 'tar-stream';
+import tar, { type Header } from 'tar-stream';
 
 import { ImageError } from './errors.js';
+import { destroyInput, InputReader } from './layer-input-reader.js';
+import { checkSupported, isRegularFile, type LayerHeader, metadataOf, readXattrs } from './layer-member-header.js';
 import { memberRole, type MemberPath, parseMemberName } from './layer-member-name.js';
 import { isNodeType, LayerWriter, type MemberContext, type MemberMetadata, unsafePath } from './layer-writer.js';
-import { paddedSize, RetainedBytes, readPaxRecords, typeFlagAt } from './tar-raw-headers.js';
+import { paddedSize, type RetainedBytes, typeFlagAt } from './tar-raw-headers.js';
 
 // Two loops run at once. The reader pulls chunks from the input, hashes
 // them, keeps the bytes around the current headers (RetainedBytes) and
@@ -31,34 +32,12 @@ export interface UnpackedLayer {
   size: number;
 }
 
-/** A member's header as tar-stream 3 decodes it, with the fields its types leave out or type too narrowly. */
-interface LayerHeader extends Omit<Header, 'type' | 'linkname' | 'pax'> {
-  /** null for a type flag that tar-stream does not know. */
-  type: Header['type'] | null;
-  linkname: string | null;
-  /** The member's pax records, values decoded as UTF-8. */
-  pax: Record<string, string> | null;
-  /** Stream position of the member's data, right after its own 512-byte header. */
-  byteOffset: number;
-}
-
 /** A member as tar-stream 3 delivers it: its header and its data. */
 interface Entry extends AsyncIterable<Buffer> {
   header: Header;
 }
 
 const HEADER_SIZE = 512;
-const XATTR_PREFIX = 'SCHILY.xattr.';
-const SPARSE_PREFIX = 'GNU.sparse.';
-
-// Type flags that tar-stream 3 does not decode, named for messages.
-const TYPE_FLAG_NAMES: Record<string, string> = {
-  D: 'GNU dump directory',
-  K: 'GNU long link name',
-  M: 'GNU multi-volume continuation',
-  S: 'GNU sparse file',
-  V: 'GNU volume header',
-};
 
 /**
  * Unpacks an uncompressed layer tar read from `input` into `target`, an existing empty directory.
@@ -254,86 +233,10 @@ async function writeEntry(
   }
 }
 
-function isRegularFile(header: LayerHeader): boolean {
-  return header.type === 'file' || header.type === 'contiguous-file';
-}
-
-// Rejects member types and encodings that unpackLayer cannot write
-// faithfully, before anything of the member is written.
-function checkSupported(member: MemberContext, header: LayerHeader, typeFlag: number | undefined): void {
-  const known = isRegularFile(header) || ['directory', 'symlink', 'link'].includes(header.type ?? '');
-  if (!known && !isNodeType(header.type)) {
-    const flag = typeFlag === undefined ? '?' : String.fromCharCode(typeFlag);
-    const kind = TYPE_FLAG_NAMES[flag] ?? 'an unknown member type';
-    const message = `${member.layer}: member ${JSON.stringify(member.name)} has type flag ${JSON.stringify(flag)} (${kind}), which unpackLayer does not support`;
-    throw new ImageError('UNKNOWN_FORMAT', message, { entry: member.name });
-  }
-
-  if (Object.keys(header.pax ?? {}).some((key) => key.startsWith(SPARSE_PREFIX))) {
-    const message = `${member.layer}: member ${JSON.stringify(member.name)} is a GNU sparse file, which unpackLayer does not support`;
-    throw new ImageError('UNKNOWN_FORMAT', message, { entry: member.name });
-  }
-
-  // tar-stream decodes names as UTF-8 and replaces invalid bytes with
-  // U+FFFD, so such a name cannot be written as the archive spells it.
-  // TODO: keep names as raw bytes to unpack layers with Latin-1 file names.
-  for (const name of [header.name, header.linkname ?? '']) {
-    if (name.includes('\uFFFD')) {
-      const message = `${member.layer}: member ${JSON.stringify(member.name)} has a name that is not valid UTF-8, which unpackLayer does not support`;
-      throw new ImageError('UNKNOWN_FORMAT', message, { entry: member.name });
-    }
-  }
-}
-
 function linkTarget(member: MemberContext, linkname: string): MemberPath {
   const parsed = parseMemberName(linkname);
   if (!parsed.ok) throw unsafePath(member, `links to ${JSON.stringify(linkname)}, which leaves the layer: ${parsed.reason}`);
   return parsed.path;
-}
-
-// Owner, mode and times from the ustar header, replaced by the pax
-// records `uid`, `gid`, `mtime` and `atime` where present. Those records
-// carry values that do not fit the ustar fields, such as uids of 2^21 and
-// more or fractions of a second. tar-stream leaves them in `pax`.
-function metadataOf(header: LayerHeader): Omit<MemberMetadata, 'xattrs'> {
-  const pax = header.pax ?? {};
-  const mtime = paxNumber(pax.mtime, /^-?\d+(\.\d+)?$/) ?? (header.mtime?.getTime() ?? 0) / 1000;
-  return {
-    uid: paxNumber(pax.uid, /^\d+$/) ?? header.uid ?? 0,
-    gid: paxNumber(pax.gid, /^\d+$/) ?? header.gid ?? 0,
-    mode: (header.mode ?? 0) & 0o7777,
-    mtime,
-    atime: paxNumber(pax.atime, /^-?\d+(\.\d+)?$/) ?? mtime,
-  };
-}
-
-function paxNumber(value: string | undefined, pattern: RegExp): number | undefined {
-  return value !== undefined && pattern.test(value) ? Number(value) : undefined;
-}
-
-// Reads the member's `SCHILY.xattr.NAME` records again from the raw pax
-// header between `headersStart` and `headerStart`, because tar-stream
-// decodes the values as UTF-8 and binary values would be damaged.
-function readXattrs(
-  member: MemberContext,
-  header: LayerHeader,
-  retained: RetainedBytes,
-  headersStart: number,
-  headerStart: number,
-): Map<string, Buffer> {
-  const xattrs = new Map<string, Buffer>();
-  if (!Object.keys(header.pax ?? {}).some((key) => key.startsWith(XATTR_PREFIX))) return xattrs;
-
-  const records = readPaxRecords(retained, headersStart, headerStart);
-  if (records === undefined) {
-    const message = `${member.layer}: member ${JSON.stringify(member.name)}: reading its pax header again for its extended attributes failed`;
-    throw new ImageError('UNKNOWN_FORMAT', message, { entry: member.name });
-  }
-
-  for (const [key, value] of records) {
-    if (key.startsWith(XATTR_PREFIX)) xattrs.set(key.slice(XATTR_PREFIX.length), value);
-  }
-  return xattrs;
 }
 
 // Yields a member's data and marks the errors of reading it as stream
@@ -355,93 +258,6 @@ async function drain(data: AsyncIterable<Buffer>): Promise<void> {
   for await (const _ of data) {
     // The data of links, devices and whiteouts is discarded.
   }
-}
-
-/** Reads the input into the extract, hashing every byte. */
-class InputReader {
-  readonly retained = new RetainedBytes();
-  /** The error that ended reading, and whether the input itself threw it. */
-  failure: { error: unknown; fromInput: boolean } | undefined;
-
-  private readonly hash = createHash('sha256');
-  private bytesRead = 0;
-  private stopped = false;
-
-  constructor(
-    private readonly input: NodeJS.ReadableStream | AsyncIterable<Buffer>,
-    private readonly onBytes: ((bytes: number) => void) | undefined,
-  ) {}
-
-  /** Feeds the whole input into `extract` and ends it. It never rejects: a failure destroys `extract` and is stored in `failure`. */
-  async run(extract: Extract): Promise<void> {
-    const chunks = (this.input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
-    try {
-      for (;;) {
-        let next: IteratorResult<Buffer | string>;
-        try {
-          next = await chunks.next();
-        } catch (error) {
-          this.failure = { error, fromInput: true };
-          extract.destroy(error as Error);
-          return;
-        }
-        if (next.done) break;
-        if (this.stopped || extract.destroying) {
-          await chunks.return?.();
-          return;
-        }
-        await this.feed(next.value, extract);
-      }
-      extract.end(undefined);
-    } catch (error) {
-      this.failure = { error, fromInput: false };
-      extract.destroy(error as Error);
-    }
-  }
-
-  /** Ends reading after a failure elsewhere, and destroys the input when it is a stream. */
-  stop(): void {
-    this.stopped = true;
-    destroyInput(this.input);
-  }
-
-  /** Returns the sha256 of all bytes read, in hexadecimal. */
-  digest(): string {
-    return this.hash.digest('hex');
-  }
-
-  private async feed(chunk: Buffer | string, extract: Extract): Promise<void> {
-    if (typeof chunk === 'string') {
-      throw new TypeError('unpackLayer needs a stream of Buffers, but the input yields strings: remove its setEncoding()');
-    }
-
-    this.hash.update(chunk);
-    this.retained.append(chunk);
-    this.bytesRead += chunk.length;
-    this.onBytes?.(this.bytesRead);
-
-    if (!extract.write(chunk)) await drainedOrDestroyed(extract);
-  }
-}
-
-// Destroys an input that has a destroy method, such as a Node stream, so
-// that its source is closed and a pending read ends.
-function destroyInput(input: unknown): void {
-  const destroy = (input as { destroy?: unknown }).destroy;
-  if (typeof destroy === 'function') destroy.call(input);
-}
-
-function drainedOrDestroyed(extract: Extract): Promise<void> {
-  if (extract.destroying) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      extract.off('drain', done);
-      extract.off('close', done);
-      resolve();
-    };
-    extract.on('drain', done);
-    extract.on('close', done);
-  });
 }
 
 // Turns any failure into the error unpackLayer rejects with. tar-stream 3
