@@ -20,6 +20,12 @@ export interface LayerHeader extends Omit<Header, 'type' | 'linkname' | 'pax'> {
 }
 
 const XATTR_PREFIX = 'SCHILY.xattr.';
+
+// overlayfs reads its own trusted.overlay.* attributes from the layers (a
+// redirect or metacopy can point a file at another path), so a layer may
+// not bring them: the unpacker writes the only one it needs, the opaque
+// marker, from the `.wh..wh..opq` whiteout.
+const OVERLAY_XATTR_PREFIX = 'trusted.overlay.';
 const SPARSE_PREFIX = 'GNU.sparse.';
 
 // Type flags that tar-stream 3 does not decode, named for messages.
@@ -105,7 +111,9 @@ export function readXattrs(
   }
 
   for (const [key, value] of records) {
-    if (key.startsWith(XATTR_PREFIX)) xattrs.set(key.slice(XATTR_PREFIX.length), value);
+    if (!key.startsWith(XATTR_PREFIX)) continue;
+    const name = key.slice(XATTR_PREFIX.length);
+    if (!name.startsWith(OVERLAY_XATTR_PREFIX)) xattrs.set(name, value);
   }
   return xattrs;
 }

@@ -232,6 +232,19 @@ describe.skipIf(!isRoot)('unpackLayer metadata (root only: it sets owners and cr
     expect(xattrOrCode(at('dir/file'), 'trusted.link')).toBe('ENODATA');
   });
 
+  it('overlay xattrs of a layer are dropped', async () => {
+    await unpackMembers([
+      {
+        name: 'redirected/',
+        type: 'directory',
+        pax: { 'SCHILY.xattr.trusted.overlay.redirect': '/etc', 'SCHILY.xattr.user.kept': 'yes' },
+      },
+    ]);
+
+    expect(xattrOrCode(at('redirected'), 'trusted.overlay.redirect')).toBe('ENODATA');
+    expect(xattrOrCode(at('redirected'), 'user.kept')).toEqual(Buffer.from('yes'));
+  });
+
   it('binary security.capability survives the owner change', async () => {
     const bytes = Buffer.concat([
       paxHeader([
