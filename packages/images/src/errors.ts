@@ -5,6 +5,8 @@
 export type ImageErrorCode =
   /** The archive is not a format this package reads, or a required file of the format is missing. */
   | 'UNKNOWN_FORMAT'
+  /** The archive file or directory cannot be read, such as a missing file. `path` names it. */
+  | 'READ_FAILED'
   /** The archive uses a compression that Node cannot decompress, such as zstd. */
   | 'UNSUPPORTED_COMPRESSION'
   /** The archive ends in the middle of a member or a compressed stream. */
@@ -26,7 +28,17 @@ export type ImageErrorCode =
   /** A reference such as `NAME:TAG` is malformed. */
   | 'INVALID_REFERENCE'
   /** A file system operation on the store failed. `path` names the file. */
-  | 'STORE_FAILED';
+  | 'STORE_FAILED'
+  /** Another process holds the store's lock for longer than the wait allows. */
+  | 'LOCKED'
+  /** An image id prefix matches more than one image. */
+  | 'AMBIGUOUS'
+  /** The archive contains more than one image, and an import takes exactly one. */
+  | 'MULTIPLE_IMAGES'
+  /** Removal by id of an image that has several tags, without `force`. */
+  | 'MULTIPLE_TAGS'
+  /** Neither the image nor the command line gives a command to run. */
+  | 'NO_COMMAND';
 
 /** Structured details of an {@link ImageError}. Each code sets the fields that apply to it. */
 export interface ImageErrorDetails {
