@@ -19,10 +19,11 @@ import { ImageError } from './errors.js';
 // member name ever becomes a host path. The cost is disk space for one copy
 // of the archive in `<root>/tmp` during the import.
 //
-// A root file system tarball is not copied: as soon as a member appears
-// that no image archive contains (a device, a FIFO, or a path of more than
-// 3 components, deeper than `blobs/sha256/<hex>`), the reader stops and
-// the importer streams the file again, straight into unpackLayer.
+// A root file system tarball is not copied. Some of its members cannot be
+// in an image archive: devices, FIFOs, and paths of more than 3 components,
+// deeper than `blobs/sha256/<hex>`. At the first such member the reader
+// stops, and the importer streams the file again, straight into
+// unpackLayer.
 
 /** One member of a tar as tar-stream's extract yields it: a readable stream of its data with its `header`. */
 type TarEntry = tar.ExtractEvents['entry'][1];
@@ -180,7 +181,22 @@ async function readMember(files: StagedFiles, entry: TarEntry, stagingDir: strin
       callback(null, chunk);
     },
   });
-  await pipeline(entry, hashing, createWriteStream(stagedPath, { flags: 'wx' }));
+  const copy = createWriteStream(stagedPath, { flags: 'wx' });
+  try {
+    await pipeline(entry, hashing, copy);
+  } catch (error) {
+    // A failed write, such as ENOSPC, is the store's failure, not the
+    // archive's. Errors of the archive arrive as ImageErrors (read errors)
+    // or as tar-stream's errors, which have no syscall.
+    if (!ImageError.isInstance(error) && typeof (error as NodeJS.ErrnoException).syscall === 'string') {
+      throw new ImageError('STORE_FAILED', `cannot copy member ${JSON.stringify(header.name)} of ${files.source} to ${stagedPath}: ${(error as Error).message}`, {
+        path: stagedPath,
+        entry: header.name,
+        cause: error,
+      });
+    }
+    throw error;
+  }
   files.members.set(name, { path: stagedPath, size, sha256: hash.digest('hex') });
   return 'image';
 }

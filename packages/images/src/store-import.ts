@@ -23,7 +23,11 @@ import { cleanStale, createStagingDir } from './store-staging.js';
 export interface ImportProgress {
   phase: 'read' | 'unpack';
   bytesDone: number;
-  /** The phase's total: the archive's size for `read`, the layer blobs' size for `unpack`. */
+  /**
+   * The phase's total: the archive's size for `read`, the layer blobs' size
+   * for `unpack`. For a directory, `read` counts the blobs it hashes against
+   * the size of all files, so it may end below its total.
+   */
   bytesTotal: number;
 }
 

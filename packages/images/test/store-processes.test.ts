@@ -192,14 +192,42 @@ describe.skipIf(NOT_ROOT)('cleanStale', () => {
   });
 });
 
-describe.skipIf(NOT_ROOT || BUN === undefined || !HAS_UNSHARE)('removal with a mount below', () => {
+describe.skipIf(NOT_ROOT || BUN === undefined || !HAS_UNSHARE)('store calls with a mount', () => {
   // The mount exists only in the mount namespace that unshare(1) creates
   // for the store call, with private propagation, and ends with it.
-  function callWithMount(mountPoint: string, args: string[]): Promise<string> {
-    const script = 'mount -t tmpfs m-docker-test "$0" && exec "$@"';
-    const child = start('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, mountPoint, BUN as string, join(FIXTURES, 'store-call.ts'), ...args]);
+  function callWithMount(mountPoint: string, args: string[], mountOptions = 'size=1m'): Promise<string> {
+    const script = 'mount -t tmpfs -o "$1" m-docker-test "$0" && shift && exec "$@"';
+    const child = start('unshare', [
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      script,
+      mountPoint,
+      mountOptions,
+      BUN as string,
+      join(FIXTURES, 'store-call.ts'),
+      ...args,
+    ]);
     return firstLine(child);
   }
+
+  it('import into a full file system fails cleanly', async () => {
+    const root = temp.make();
+    const store = openImageStore(root);
+    await store.importArchive(await writeTar(temp.make(), 'image.tar', dockerArchiveMembers(image)));
+    const other = imageOf([await layerOf({ data: 'y'.repeat(300_000) })], { label: 'other' });
+    const input = await writeTar(temp.make(), 'other.tar', dockerArchiveMembers(other, { repoTags: ['other:1'] }));
+    const before = snapshotTree(root);
+
+    // The staging directories live on a 64 KiB tmpfs mounted over <root>/tmp.
+    const outcome = JSON.parse(await callWithMount(join(root, 'tmp'), ['import', root, input], 'size=64k'));
+
+    expect(outcome.message).toContain('ENOSPC');
+    expect(outcome).toMatchObject({ ok: false, code: 'STORE_FAILED' });
+    expect(snapshotTree(root)).toEqual(before);
+  });
 
   it('remove rejects mounted layer', async () => {
     const root = temp.make();
