@@ -43,6 +43,22 @@ describe.skipIf(NOT_ROOT)('importArchive formats', () => {
     ['OCI layout tar, uncompressed layers', () => ociLayoutMembers(image, { gzipLayers: false }), asTar],
     ['OCI layout tar, gzip-compressed archive', () => ociLayoutMembers(image), asTarGz],
     ['OCI layout directory', () => ociLayoutMembers(image), asDirectory],
+    ['OCI layout with Docker v2 layer media types', () => ociLayoutMembers(image, { layerType: 'application/vnd.docker.image.rootfs.diff.tar.gzip' }), asTar],
+    [
+      'OCI flat index with one entry per platform',
+      () =>
+        ociLayoutMembers(image, {
+          edit: (members) =>
+            members.map((member) => {
+              if (member.name !== 'index.json') return member;
+              const index = JSON.parse(String(member.data));
+              const entry = { ...index.manifests[0], platform: { os: 'linux', architecture: machinePlatform().architecture } };
+              const other = { ...entry, digest: `sha256:${sha256('absent')}`, platform: { os: 'linux', architecture: 'riscv64' } };
+              return { ...member, data: JSON.stringify({ ...index, manifests: [other, entry] }) };
+            }),
+        }),
+      asTar,
+    ],
     [
       'OCI nested index with other platforms',
       () => ociLayoutMembers(image, { nested: true, otherPlatforms: [{ os: 'linux', architecture: 's390x' }] }),
