@@ -28,6 +28,16 @@ export async function main(argv: string[], started: number, early: EarlyInit | u
       return 0;
     }
 
+    if (parsed.kind === 'store') {
+      const log = createLogger({ level: parsed.logLevel, component: 'cli' });
+      const { runStoreCommand } = await import('./store-commands.js');
+      return await runStoreCommand(parsed.command, parsed.root, log).catch((error: unknown) => {
+        // docker's image and volume commands exit with 1 on failure; 125 belongs to run.
+        if (error instanceof CliError) throw new CliError(error.message, 1, { cause: error });
+        throw error;
+      });
+    }
+
     const log = createLogger({ level: parsed.request.logLevel, component: 'cli' });
     earlyUsed = true;
     return await runContainer(parsed.request, log, started, early);

@@ -1,26 +1,13 @@
-import arg from 'arg';
-
 import { LOG_LEVELS, type LogLevel } from '@m-docker/log';
 
 import { CliError } from './cli-error.js';
+import { formatOptions, type OptionSpec, parseOptions } from './option-parser.js';
 import type { RunRequest } from './run/container-config.js';
-
-// The command line is parsed with `arg` (by Vercel): it is small, loads in
-// about a millisecond under Bun where commander took about six, and its
-// stopAtPositional option gives docker's rule that options after COMMAND
-// belong to COMMAND. Each option is declared once in a table below, and the
-// parser's spec and the help text are both made from that table.
-
-interface OptionSpec {
-  name: `--${string}`;
-  alias?: `-${string}`;
-  /** The value's placeholder in help; an option without one is a flag. */
-  value?: string;
-  repeatable?: boolean;
-  help: string;
-}
+import { resolveRootDir } from './store/root-dir.js';
+import { parseStoreCommand, type StoreCommand } from './store-command-line.js';
 
 const GLOBAL_OPTIONS = [
+  { name: '--root', value: 'DIR', help: 'where images, containers and volumes are kept (default: $M_DOCKER_ROOT or /var/lib/m-docker)' },
   { name: '--log-level', value: 'LEVEL', help: `least severe log level printed to stderr: ${LOG_LEVELS.join(', ')} (default: warn)` },
   { name: '--debug', alias: '-D', help: 'log every step of starting a container with timings (same as --log-level debug)' },
   { name: '--version', alias: '-v', help: 'print the version and the runtimes that run the CLI and the init, and exit' },
@@ -44,7 +31,27 @@ const RUN_OPTIONS = [
     repeatable: true,
     help: 'read variables from a file, one KEY=VALUE a line, # for comments (repeatable)',
   },
-  { name: '--workdir', alias: '-w', value: 'DIR', help: 'the working directory inside the container (absolute path, default: /)' },
+  {
+    name: '--workdir',
+    alias: '-w',
+    value: 'DIR',
+    help: "the working directory inside the container (absolute path; default: the image's, or /); created if missing in the container's own root",
+  },
+  { name: '--image', value: 'NAME[:TAG]', help: "run in a new root file system made from an imported image (see 'm-docker image ls')" },
+  { name: '--rootfs', value: 'DIR', help: 'run in a new root file system made from a directory, which stays unchanged' },
+  { name: '--entrypoint', value: 'COMMAND', help: "replace the image's entrypoint; '' clears it" },
+  { name: '--user', alias: '-u', value: 'USER[:GROUP]', help: "run as this user and group: names from the container's /etc/passwd and /etc/group, or numbers" },
+  {
+    name: '--volume',
+    alias: '-v',
+    value: 'SRC:DEST[:ro]',
+    repeatable: true,
+    help: 'mount a host path (absolute, or starting with .) or a named volume at DEST; DEST alone makes an anonymous volume (repeatable)',
+  },
+  { name: '--tmpfs', value: 'DEST[:OPTIONS]', repeatable: true, help: 'mount a new tmpfs at DEST; OPTIONS such as ro,size=64m,mode=1777 (repeatable)' },
+  { name: '--shm-size', value: 'SIZE', help: 'size of /dev/shm in bytes, or with a unit k, m or g (default: 64m)' },
+  { name: '--read-only', help: "mount the container's root file system read-only" },
+  { name: '--rm', help: "remove the container's writable layer and anonymous volumes when it exits" },
   { name: '--help', alias: '-h', help: 'print this help and exit' },
 ] as const satisfies readonly OptionSpec[];
 
@@ -56,15 +63,23 @@ Options:
 ${formatOptions(GLOBAL_OPTIONS)}
 
 Commands:
-  run [OPTIONS] COMMAND [ARG...]   run COMMAND as PID 1 of new UTS, PID, mount, network and IPC namespaces
+  run [OPTIONS] [COMMAND [ARG...]]   run COMMAND as PID 1 of new UTS, PID, mount, network and IPC namespaces
+  image import FILE [NAME[:TAG]]     import a docker save archive, an OCI layout or a root file system tarball
+  image ls                           list imported images
+  image rm IMAGE...                  remove images
+  volume create|ls|rm                manage named volumes
 
-Run 'm-docker run --help' for run's options and examples.
+docker's spellings work too: load -i FILE, import FILE [NAME[:TAG]], images, rmi.
+Run 'm-docker COMMAND --help' for a command's options and examples.
 `;
 
 const RUN_HELP = `Usage: m-docker run [OPTIONS] COMMAND [ARG...]
+       m-docker run [OPTIONS] --image NAME[:TAG] [COMMAND [ARG...]]
 
 Run COMMAND as PID 1 of new UTS, PID, mount, network and IPC namespaces, with
-its own /proc, and exit with COMMAND's status.
+its own /proc, and exit with COMMAND's status. Without --image or --rootfs it
+runs on this machine's root file system; with either, in a root file system
+of its own (an overlay whose writable layer is the container's).
 
 Options:
 ${formatOptions(RUN_OPTIONS)}
@@ -79,7 +94,11 @@ Examples:
   # Interactive shell on this terminal
   m-docker run -it /bin/bash
 
+  # An imported image, with a host directory read-only and a named volume
+  m-docker run --rm --image busybox -v /srv/site:/site:ro -v cache:/cache ls /site /cache
+
 Options after COMMAND belong to COMMAND: in 'm-docker run ls -l', -l goes to ls.
+With --image, COMMAND replaces the image's Cmd and follows its Entrypoint.
 Exit status: COMMAND's own; 128+N if it died of signal N; 125 if m-docker
 failed; 126 if COMMAND cannot be executed; 127 if it was not found.
 `;
@@ -88,29 +107,35 @@ failed; 126 if COMMAND cannot be executed; 127 if it was not found.
 export type ParsedCommandLine =
   | { kind: 'help'; text: string }
   | { kind: 'version' }
-  | { kind: 'run'; request: RunRequest };
-
-type ArgResult = arg.Result<arg.Spec>;
+  | { kind: 'run'; request: RunRequest }
+  | { kind: 'store'; command: StoreCommand; root: string; logLevel: LogLevel };
 
 /** Parses m-docker's command line; throws a CliError (status 125) naming the option or value and where to look. */
 export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
-  const global = parse(GLOBAL_OPTIONS, argv, 'm-docker --help');
-  if (global['--help'] === true || global._.length === 0 && global['--version'] !== true) {
+  const global = parseOptions(GLOBAL_OPTIONS, argv, { helpCommand: 'm-docker --help' });
+  if (global['--help'] === true || (global._.length === 0 && global['--version'] !== true)) {
     return { kind: 'help', text: MAIN_HELP };
   }
   if (global['--version'] === true) return { kind: 'version' };
 
   const logLevel = global['--debug'] === true ? 'debug' : parseLogLevel(global['--log-level']);
+  const root = resolveRootDir(global['--root'] as string | undefined);
   const [command, ...rest] = global._ as [string, ...string[]];
-  if (command !== 'run') {
-    throw new CliError(`unknown command '${command}': see 'm-docker --help'`);
-  }
+  if (command === 'run') return parseRun(rest, root, logLevel);
 
-  const run = parse(RUN_OPTIONS, rest, 'm-docker run --help');
+  const store = parseStoreCommand(command, rest, GLOBAL_OPTIONS);
+  if (store.kind === 'help') return store;
+  return { kind: 'store', command: store, root, logLevel };
+}
+
+function parseRun(argv: readonly string[], root: string, logLevel: LogLevel): ParsedCommandLine {
+  const run = parseOptions(RUN_OPTIONS, argv, { helpCommand: 'm-docker run --help', globalOptions: GLOBAL_OPTIONS });
   if (run['--help'] === true) return { kind: 'help', text: RUN_HELP };
+
   const [program, ...args] = run._;
-  if (program === undefined) {
-    throw new CliError("missing COMMAND: see 'm-docker run --help'");
+  const image = run['--image'] as string | undefined;
+  if (program === undefined && image === undefined) {
+    throw new CliError("missing COMMAND: give the program to run, or --image NAME to run an image's command: see 'm-docker run --help'");
   }
 
   const request: RunRequest = {
@@ -120,126 +145,26 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     tty: run['--tty'] === true,
     env: (run['--env'] as string[] | undefined) ?? [],
     envFiles: (run['--env-file'] as string[] | undefined) ?? [],
-    workdir: (run['--workdir'] as string | undefined) ?? '/',
+    volumes: (run['--volume'] as string[] | undefined) ?? [],
+    tmpfs: (run['--tmpfs'] as string[] | undefined) ?? [],
+    readOnly: run['--read-only'] === true,
+    remove: run['--rm'] === true,
+    root,
     logLevel,
   };
-  if (run['--hostname'] !== undefined) request.hostname = run['--hostname'] as string;
+  const optional = {
+    hostname: run['--hostname'],
+    workdir: run['--workdir'],
+    image,
+    rootfs: run['--rootfs'],
+    entrypoint: run['--entrypoint'],
+    user: run['--user'],
+    shmSize: run['--shm-size'],
+  } as const;
+  for (const [key, value] of Object.entries(optional)) {
+    if (value !== undefined) request[key as keyof typeof optional] = value as string;
+  }
   return { kind: 'run', request };
-}
-
-function parse(options: readonly OptionSpec[], argv: readonly string[], helpCommand: string): ArgResult {
-  const normalized = normalizeOptions(options, argv);
-  try {
-    return arg(toArgSpec(options), { argv: normalized, stopAtPositional: true });
-  } catch (error) {
-    const message = describeArgError(error as Error & { code?: string });
-    const option = /'(--?[^']+)'/.exec(message)?.[1];
-    if (options === RUN_OPTIONS && GLOBAL_OPTIONS.some((global) => global.name === option || hasAlias(global, option))) {
-      throw new CliError(`${option} is an option of m-docker itself: put it before 'run', as in 'm-docker ${option} run ...'`);
-    }
-    throw new CliError(`${message}: see '${helpCommand}'`, undefined, { cause: error });
-  }
-}
-
-function hasAlias(option: OptionSpec, name: string | undefined): boolean {
-  return option.alias !== undefined && option.alias === name;
-}
-
-/**
- * Rewrites the option tokens before the first positional argument into the
- * forms that `arg` reads, so that the spellings docker users type work. A
- * value may be attached to a short option or follow a group of flags
- * (`-wDIR`, `-e=A=1`, `-itw DIR`), a value may start with a dash
- * (`--hostname -x`), and a flag may be turned off (`--tty=false`).
- * Everything from the first positional argument or `--` on is left as it is.
- */
-function normalizeOptions(options: readonly OptionSpec[], argv: readonly string[]): string[] {
-  const byName = new Map<string, OptionSpec>();
-  for (const option of options) {
-    byName.set(option.name, option);
-    if (option.alias !== undefined) byName.set(option.alias, option);
-  }
-
-  const result: string[] = [];
-  for (let index = 0; index < argv.length; index++) {
-    const token = argv[index] as string;
-    if (token === '--' || !token.startsWith('-') || token === '-') {
-      result.push(...argv.slice(index));
-      break;
-    }
-
-    if (token.startsWith('--')) {
-      const [name, value] = splitLongOption(token);
-      const option = byName.get(name);
-      if (option !== undefined && option.value === undefined && value !== undefined) {
-        if (parseFlagValue(name, value)) result.push(name);
-      } else if (option?.value !== undefined && value === undefined && index + 1 < argv.length) {
-        // A value option takes the next token whatever it starts with.
-        result.push(`${name}=${argv[++index]}`);
-      } else {
-        result.push(token);
-      }
-      continue;
-    }
-
-    // A group of short options: flags, then at most one value option whose
-    // value is the rest of the token or the next token.
-    for (let position = 1; position < token.length; position++) {
-      const name = `-${token[position]}`;
-      const option = byName.get(name);
-      if (option !== undefined && option.value === undefined && token[position + 1] === '=') {
-        if (parseFlagValue(name, token.slice(position + 2))) result.push(name);
-        break;
-      }
-      if (option?.value === undefined) {
-        result.push(name);
-        continue;
-      }
-      const rest = token.slice(position + 1).replace(/^=/, '');
-      if (rest !== '') result.push(`${option.name}=${rest}`);
-      else if (index + 1 < argv.length) result.push(`${option.name}=${argv[++index]}`);
-      else result.push(name);
-      break;
-    }
-  }
-  return result;
-}
-
-function splitLongOption(token: string): [string, string | undefined] {
-  const equals = token.indexOf('=');
-  return equals === -1 ? [token, undefined] : [token.slice(0, equals), token.slice(equals + 1)];
-}
-
-// `--tty=true` turns the flag on and `--tty=false` leaves it off. The
-// spellings are those docker accepts (Go's strconv.ParseBool).
-const TRUE_VALUES = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
-const FALSE_VALUES = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False']);
-
-function parseFlagValue(name: string, value: string): boolean {
-  if (TRUE_VALUES.has(value)) return true;
-  if (FALSE_VALUES.has(value)) return false;
-  throw new CliError(`invalid value ${JSON.stringify(value)} for ${name}: use true or false, or give ${name} alone`);
-}
-
-function toArgSpec(options: readonly OptionSpec[]): arg.Spec {
-  const spec: arg.Spec = {};
-  for (const option of options) {
-    const type = option.value === undefined ? Boolean : String;
-    spec[option.name] = option.repeatable ? [type] : type;
-    if (option.alias !== undefined) spec[option.alias] = option.name;
-  }
-  return spec;
-}
-
-// arg's messages end with the option, as in "option requires argument: -e
-// (alias for --env)"; they are reworded in m-docker's style.
-function describeArgError(error: Error & { code?: string }): string {
-  const option = /: (\S+)/.exec(error.message)?.[1] ?? '';
-  if (error.code === 'ARG_UNKNOWN_OPTION') return `unknown option '${option}'`;
-  if (error.code === 'ARG_MISSING_REQUIRED_LONGARG' || error.code === 'ARG_MISSING_REQUIRED_SHORTARG') {
-    return `option '${option}' needs a value`;
-  }
-  return error.message;
 }
 
 function parseLogLevel(value: unknown): LogLevel {
@@ -251,11 +176,3 @@ function parseLogLevel(value: unknown): LogLevel {
   return level;
 }
 
-function formatOptions(options: readonly OptionSpec[]): string {
-  const rows = options.map((option) => {
-    const names = option.alias === undefined ? `    ${option.name}` : `${option.alias}, ${option.name}`;
-    return [`  ${names}${option.value === undefined ? '' : ` ${option.value}`}`, option.help] as const;
-  });
-  const width = Math.max(...rows.map(([left]) => left.length)) + 3;
-  return rows.map(([left, help]) => `${left.padEnd(width)}${help}`).join('\n');
-}

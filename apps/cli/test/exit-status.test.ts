@@ -1,6 +1,5 @@
-import { describe, expect, it } from 'vitest';
-
 import type { InitFailure } from '@m-docker/ipc';
+import { describe, expect, it } from 'vitest';
 
 import { errorFromInitFailure, statusFromExit } from '../src/run/exit-status.js';
 

@@ -1,5 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,4 +134,32 @@ export async function waitFor(check: () => boolean, what: string, deadlineMs = 1
 /** Returns the mount table of the namespace this test runs in (the host's). */
 export function hostMounts(): string {
   return readFileSync('/proc/self/mountinfo', 'utf8');
+}
+
+/** Applets linked into the test root file system. */
+const BUSYBOX_APPLETS = ['sh', 'cat', 'echo', 'id', 'ls', 'mkdir', 'mount', 'pwd', 'sleep', 'touch', 'hostname', 'grep', 'test', 'true'];
+
+/** Whether Debian's busybox-static is installed; the root file system tests copy /bin/busybox. */
+export const HAS_BUSYBOX = existsSync('/bin/busybox');
+
+/**
+ * Writes a small root file system into `dir`: busybox with a few applets in
+ * /bin, and /etc/passwd and /etc/group with the users root and app (1000,
+ * also in the groups extra and more).
+ */
+export function writeBusyboxRootfs(dir: string): void {
+  mkdirSync(join(dir, 'bin'), { recursive: true });
+  mkdirSync(join(dir, 'etc'));
+  copyFileSync('/bin/busybox', join(dir, 'bin', 'busybox'));
+  chmodSync(join(dir, 'bin', 'busybox'), 0o755);
+  for (const applet of BUSYBOX_APPLETS) symlinkSync('busybox', join(dir, 'bin', applet));
+  writeFileSync(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n');
+  writeFileSync(join(dir, 'etc', 'group'), 'root:x:0:\napp:x:1000:\nextra:x:2000:app\nmore:x:2001:app\n');
+  writeFileSync(join(dir, 'etc', 'motd'), 'from the rootfs\n');
+}
+
+/** Lists every file and directory below `dir`, relative to it, sorted: a snapshot to compare before and after. */
+export function listTree(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return (readdirSync(dir, { recursive: true }) as string[]).sort();
 }

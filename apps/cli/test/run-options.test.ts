@@ -9,7 +9,7 @@ describe('m-docker command line', () => {
   it('--help lists run', async () => {
     const result = await runCli(['--help']);
     expect(result.status).toBe(0);
-    expect(result.stdout.toString()).toContain('run [OPTIONS] COMMAND [ARG...]');
+    expect(result.stdout.toString()).toContain('run [OPTIONS] [COMMAND [ARG...]]');
     expect(result.stdout.toString()).toContain('--log-level LEVEL');
   });
 
@@ -39,7 +39,7 @@ describe('m-docker command line', () => {
   });
 
   it.each([
-    [['run'], "missing COMMAND: see 'm-docker run --help'"],
+    [['run'], "missing COMMAND: give the program to run, or --image NAME to run an image's command: see 'm-docker run --help'"],
     [['run', '--no-such-option', 'true'], "unknown option '--no-such-option': see 'm-docker run --help'"],
     [['run', '--hostname'], "option '--hostname' needs a value: see 'm-docker run --help'"],
     [['run', '-e'], "option '-e' needs a value: see 'm-docker run --help'"],

@@ -2,9 +2,8 @@ import { chmodSync, cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:f
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-
 import { findBun } from '@m-docker/runtime';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { killStartedCli, makeTempDir, NOT_ROOT, runCli } from './helpers.js';
 

@@ -1,4 +1,11 @@
-import { type ContainerConfig, DEFAULT_MAX_FRAME_SIZE, validateConfig, WireFormatError } from '@m-docker/ipc';
+import {
+  type ContainerConfig,
+  DEFAULT_MAX_FRAME_SIZE,
+  type MountConfig,
+  type RootConfig,
+  validateConfig,
+  WireFormatError,
+} from '@m-docker/ipc';
 import type { LogLevel } from '@m-docker/log';
 
 import { CliError, EXIT_STATUS } from '../cli-error.js';
@@ -6,16 +13,48 @@ import { buildEnvironment } from './environment.js';
 
 /** The request of one `m-docker run`, after option parsing. */
 export interface RunRequest {
-  command: string;
+  /** COMMAND, or undefined to run the image's command. */
+  command: string | undefined;
   args: string[];
   interactive: boolean;
   tty: boolean;
   hostname?: string;
   env: string[];
   envFiles: string[];
-  workdir: string;
+  workdir?: string;
+  image?: string;
+  rootfs?: string;
+  entrypoint?: string;
+  user?: string;
+  volumes: string[];
+  tmpfs: string[];
+  shmSize?: string;
+  readOnly: boolean;
+  remove: boolean;
+  /** The store's root directory. */
+  root: string;
   logLevel: LogLevel;
 }
+
+/** What the container's root file system adds to the config: nothing on the host's root. */
+export interface RootSettings {
+  argv: string[];
+  /** Variables from the image, applied before --env-file and -e. */
+  imageEnv: string[];
+  cwd: string;
+  root: RootConfig | null;
+  mounts: MountConfig[];
+  user: string | undefined;
+}
+
+/** Options that need a root file system of the container's own. */
+const ROOT_OPTIONS = [
+  ['volumes', '-v'],
+  ['tmpfs', '--tmpfs'],
+  ['readOnly', '--read-only'],
+  ['shmSize', '--shm-size'],
+  ['entrypoint', '--entrypoint'],
+] as const;
 
 /** Checks what needs no process and no file, so that bad input creates nothing. */
 export function validateRequest(request: RunRequest, hostname: string): void {
@@ -24,34 +63,62 @@ export function validateRequest(request: RunRequest, hostname: string): void {
       `invalid hostname ${JSON.stringify(hostname)}: use 1 to 64 letters, digits, '-' and '.', starting with a letter or digit`,
     );
   }
-  if (!request.workdir.startsWith('/')) {
+  if (request.workdir !== undefined && !request.workdir.startsWith('/')) {
     throw new CliError(`invalid working directory ${JSON.stringify(request.workdir)}: -w needs an absolute path`);
   }
   if (request.command === '') {
     throw new CliError('invalid command "": the command name is empty: give the program to run after the options');
   }
+  if (request.image !== undefined && request.rootfs !== undefined) {
+    throw new CliError('--image and --rootfs both choose the root file system: give only one of them');
+  }
+  if (request.image === undefined && request.rootfs === undefined) {
+    for (const [field, option] of ROOT_OPTIONS) {
+      const value = request[field];
+      if (value === undefined || value === false || (Array.isArray(value) && value.length === 0)) continue;
+      throw new CliError(`${option} needs a root file system of the container's own: add --image NAME or --rootfs DIR`);
+    }
+  }
+}
+
+/** The settings of a run on the host's root file system. */
+export function hostRootSettings(request: RunRequest): RootSettings {
+  return {
+    argv: [request.command as string, ...request.args],
+    imageEnv: [],
+    cwd: request.workdir ?? '/',
+    root: null,
+    mounts: [],
+    user: request.user,
+  };
 }
 
 /** Builds and validates the config the init receives; env files are read here. */
-export function buildConfig(request: RunRequest, id: string, hostname: string): ContainerConfig {
+export function buildConfig(request: RunRequest, id: string, hostname: string, settings: RootSettings): ContainerConfig {
   const env = buildEnvironment({
     hostname,
     tty: request.tty,
+    imageEnv: settings.imageEnv,
     env: request.env,
     envFiles: request.envFiles,
     hostEnv: process.env,
+    defaultHome: false,
   });
+  // HOME=/root comes last unless set, as docker and runc do; with a user,
+  // the init replaces it with the user's home directory.
+  const homeGiven = env.some((entry) => entry.startsWith('HOME='));
+  if (!homeGiven) env.push('HOME=/root');
   const config = {
     id,
-    argv: [request.command, ...request.args],
+    argv: settings.argv,
     env,
     hostname,
-    cwd: request.workdir,
+    cwd: settings.cwd,
     interactive: request.interactive,
     terminal: request.tty,
-    root: null,
-    mounts: [],
-    user: null,
+    root: settings.root,
+    mounts: settings.mounts,
+    user: settings.user === undefined ? null : { spec: settings.user, setHome: !homeGiven },
     logLevel: request.logLevel,
   };
   checkSize(config);

@@ -21,11 +21,11 @@ export function isRunCommand(argv: readonly string[]): boolean {
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index] as string;
     if (arg === 'run') return true;
-    if (arg === '--log-level') {
+    if (arg === '--log-level' || arg === '--root') {
       index++;
       continue;
     }
-    if (arg.startsWith('--log-level=') || arg === '-D' || arg === '--debug') continue;
+    if (arg.startsWith('--log-level=') || arg.startsWith('--root=') || arg === '-D' || arg === '--debug') continue;
     return false;
   }
   return false;

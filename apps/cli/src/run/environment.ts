@@ -8,17 +8,22 @@ export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 export interface EnvironmentOptions {
   hostname: string;
   tty: boolean;
+  /** The image's Env, applied before the env files; empty without an image. */
+  imageEnv?: readonly string[];
   /** Entries from `-e`, in command-line order. */
   env: readonly string[];
   /** Files from `--env-file`, read before the `-e` entries, as docker does. */
   envFiles: readonly string[];
   /** The CLI's own environment, for `-e KEY` and env-file lines without `=`. */
   hostEnv: NodeJS.ProcessEnv;
+  /** Whether HOME=/root is added when no entry sets HOME (default: true). */
+  defaultHome?: boolean;
 }
 
 /**
  * Builds the container's environment: PATH, HOSTNAME and (with -t) TERM
- * first, then the env files, then `-e`, then HOME=/root unless set; a later entry replaces an earlier
+ * first, then the image's Env, then the env files, then `-e`, then
+ * HOME=/root unless set; a later entry replaces an earlier
  * one with the same key in its place. The host's environment is not
  * inherited, except for a `KEY` given without `=`, which copies the host's
  * value when it is set and is skipped otherwise.
@@ -28,6 +33,10 @@ export function buildEnvironment(options: EnvironmentOptions): string[] {
   entries.set('PATH', DEFAULT_PATH);
   entries.set('HOSTNAME', options.hostname);
   if (options.tty) entries.set('TERM', 'xterm');
+  for (const item of options.imageEnv ?? []) {
+    const equals = item.indexOf('=');
+    if (equals > 0) entries.set(item.slice(0, equals), item.slice(equals + 1));
+  }
 
   const add = (item: string, source: string) => {
     const entry = parseEntry(item, source, options.hostEnv);
@@ -42,7 +51,7 @@ export function buildEnvironment(options: EnvironmentOptions): string[] {
 
   // The container's user is root, so HOME is /root unless the user set it,
   // added last as docker and runc do.
-  if (!entries.has('HOME')) entries.set('HOME', '/root');
+  if (options.defaultHome !== false && !entries.has('HOME')) entries.set('HOME', '/root');
 
   return [...entries].map(([key, value]) => `${key}=${value}`);
 }

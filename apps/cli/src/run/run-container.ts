@@ -1,7 +1,9 @@
 import type { Logger } from '@m-docker/log';
+import { canAccess, F_OK } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
-import { buildConfig, type RunRequest, validateRequest } from './container-config.js';
+import { buildConfig, hostRootSettings, type RunRequest, validateRequest } from './container-config.js';
+import type { PreparedRoot } from './container-root.js';
 import type { EarlyInit } from './early-init.js';
 import { statusFromExit } from './exit-status.js';
 import { type InitProcess, spawnInit } from './init-process.js';
@@ -28,6 +30,7 @@ export async function runContainer(
 ): Promise<number> {
   const timeline = early?.timeline ?? new Timeline();
   let init = early?.init;
+  let root: PreparedRoot | undefined;
   try {
     requireRoot();
     if (early?.error !== undefined) throw early.error;
@@ -43,14 +46,26 @@ export async function runContainer(
       log.debug('Bun is unavailable, so Node runs m-docker', { reason: init.fallbackReason });
     }
 
-    const status = await runToExit(init, buildConfig(request, id, hostname), request.tty, timeline, log);
+    let settings = hostRootSettings(request);
+    if (request.image !== undefined || request.rootfs !== undefined) {
+      const { prepareRoot } = await import('./container-root.js');
+      root = await prepareRoot(request, id, hostname, log);
+      settings = root.settings;
+      timeline.mark('root prepared');
+    } else {
+      await rejectImageName(request);
+    }
+
+    const status = await runToExit(init, buildConfig(request, id, hostname, settings), request.tty, timeline, log);
     log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
+    root?.finish(status);
     return status;
   } catch (error) {
     if (init) {
       init.discard();
       await init.exited.catch(() => undefined);
     }
+    root?.discard();
     const summary = timeline.summary();
     if (summary !== '') parentLog.debug(`timeline in ms since the CLI process started: ${summary}`);
     throw error;
@@ -78,6 +93,28 @@ async function runToExit(
   } finally {
     stopForwarding();
   }
+}
+
+// `m-docker run busybox` on the host's root file system, after importing an
+// image named busybox, most likely means the image: docker users write the
+// image there. A path (with '/') always names a host program.
+async function rejectImageName(request: RunRequest): Promise<void> {
+  const command = request.command as string;
+  if (command.includes('/') || !hasImageStore(request.root)) return;
+
+  const { imageReferences } = await import('./image-root.js');
+  const references = await imageReferences(request.root);
+  if (references.includes(command) || references.includes(`${command}:latest`)) {
+    throw new CliError(
+      `${JSON.stringify(command)} is an imported image, and m-docker runs images only with --image: did you mean --image ${command}? (To run the host's program, give its path, such as /usr/bin/${command}.)`,
+    );
+  }
+}
+
+// One access(2) call: a machine without imported images does not load the
+// images package on each run.
+function hasImageStore(root: string): boolean {
+  return canAccess(`${root}/repositories.json`, F_OK);
 }
 
 function requireRoot(): void {

@@ -4,6 +4,7 @@ import type { LogFields, Logger } from '@m-docker/log';
 export const RUN_PHASES = [
   'cli started',
   'init spawned',
+  'root prepared',
   'config sent',
   'ready received',
   'start sent',

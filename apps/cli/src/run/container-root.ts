@@ -1,0 +1,180 @@
+import { statSync } from 'node:fs';
+
+import type { ImageRunConfig, RunCommandOptions } from '@m-docker/images';
+import type { MountConfig } from '@m-docker/ipc';
+import type { Logger } from '@m-docker/log';
+
+import { CliError } from '../cli-error.js';
+import {
+  type ContainerRecord,
+  createContainer,
+  finishContainer,
+  removeContainer,
+  removeStaleContainers,
+} from '../store/containers.js';
+import { ownIdentity } from '../store/process-identity.js';
+import { ensureVolume, removeAnonymousVolumes } from '../store/volumes.js';
+import type { RootSettings, RunRequest } from './container-config.js';
+import { writeEtcFiles } from './etc-files.js';
+import { openImageForRun } from './image-root.js';
+import { DEFAULT_SHM_SIZE, orderMounts, parseByteSize, parseTmpfs, parseVolume, type VolumeSpec } from './mount-options.js';
+
+// A run with --image or --rootfs gets a root file system of its own. The
+// CLI checks every option first, then resolves the image's layers, creates
+// the container's directory in the store with its generated /etc files and
+// volumes, and hands the init a RootConfig and the mounts. The init mounts
+// all of it inside the container's mount namespace, so the host never sees
+// a mount. After the exit, finish() keeps or removes the directory.
+
+/** The container's root, ready for the config, and how to end it. */
+export interface PreparedRoot {
+  settings: RootSettings;
+  /** Records the exit status, or removes the container with --rm. */
+  finish(status: number): void;
+  /** Removes everything prepare created, after a failure before the command ran. */
+  discard(): void;
+}
+
+/** The characters that overlayfs's mount options use as separators, which a layer path cannot contain. */
+const OVERLAY_SEPARATORS = /[:,]/;
+
+/** Prepares the root for `request`, which has --image or --rootfs. Nothing is left behind when it throws. */
+export async function prepareRoot(request: RunRequest, id: string, hostname: string, log: Logger): Promise<PreparedRoot> {
+  const volumes = request.volumes.map((value) => parseVolume(value, process.cwd()));
+  const tmpfs = request.tmpfs.map(parseTmpfs);
+  const shmSize = request.shmSize === undefined ? DEFAULT_SHM_SIZE : parseByteSize(request.shmSize, '--shm-size');
+  for (const volume of volumes) if (volume.kind === 'bind') checkHostPath(volume.hostPath, volume);
+  orderMounts([...volumes, ...tmpfs]);
+
+  const source = request.image !== undefined ? await openImageForRun(request.root, request.image, log) : openRootfs(request.rootfs as string);
+  const argv = await commandLine(request, source.config);
+  for (const dir of source.lowerDirs) checkLayerPath(dir);
+
+  const removed = removeStaleContainers(request.root);
+  if (removed.length > 0) log.info('removed containers of killed runs', { ids: removed.map((item) => item.slice(0, 12)).join(',') });
+
+  // Anonymous volumes get random names, as in docker.
+  const volumeNames = volumes.map((volume) => (volume.kind === 'named' ? volume.name : volume.kind === 'anonymous' ? randomName() : ''));
+  const record: ContainerRecord = {
+    id,
+    image: source.imageId,
+    source: source.name,
+    command: argv,
+    created: new Date().toISOString(),
+    owner: ownIdentity(),
+    volumes: volumeNames.filter(Boolean),
+    autoRemove: request.remove,
+  };
+  const paths = createContainer(request.root, record);
+  const anonymous: string[] = [];
+  try {
+    const etcMounts = writeEtcFiles(paths.dir, hostname).map(
+      (file): MountConfig => ({ type: 'bind', source: file.path, destination: `/etc/${file.name}`, readonly: false, data: '' }),
+    );
+    const volumeMounts = volumes.map((volume, index) => volumeMount(request.root, volume, volumeNames[index] as string, anonymous));
+    const userDestinations = new Set([...volumeMounts, ...tmpfs].map((mount) => mount.destination));
+    const mounts = orderMounts([...etcMounts.filter((mount) => !userDestinations.has(mount.destination)), ...volumeMounts, ...tmpfs]);
+    log.debug('container directory created', { dir: paths.dir, layers: source.lowerDirs.length, mounts: mounts.length });
+
+    const settings: RootSettings = {
+      argv,
+      imageEnv: source.config.Env ?? [],
+      cwd: request.workdir ?? (source.config.WorkingDir || '/'),
+      root: {
+        target: paths.target,
+        lowerDirs: source.lowerDirs,
+        upperDir: paths.upperDir,
+        workDir: paths.workDir,
+        readonly: request.readOnly,
+        shmSize,
+      },
+      mounts,
+      // Without a user the command runs as uid 0 with root's groups from the
+      // container's /etc/group, not with the CLI's own groups.
+      user: request.user ?? (source.config.User || '0'),
+    };
+    return {
+      settings,
+      finish: (status) => {
+        finishContainer(request.root, record, status);
+        if (request.remove) removeAnonymousVolumes(request.root, record.volumes);
+      },
+      discard: () => {
+        removeContainer(request.root, id);
+        removeAnonymousVolumes(request.root, anonymous);
+      },
+    };
+  } catch (error) {
+    removeContainer(request.root, id);
+    removeAnonymousVolumes(request.root, anonymous);
+    throw error;
+  }
+}
+
+interface RootSource {
+  imageId: string | null;
+  name: string;
+  lowerDirs: string[];
+  config: ImageRunConfig;
+}
+
+function openRootfs(dir: string): RootSource {
+  const absolute = dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`;
+  let isDirectory = false;
+  try {
+    isDirectory = statSync(absolute).isDirectory();
+  } catch {
+    // Reported below.
+  }
+  if (!isDirectory) {
+    throw new CliError(`invalid --rootfs ${JSON.stringify(dir)}: no such directory: give a directory that holds a root file system`);
+  }
+  return { imageId: null, name: absolute, lowerDirs: [absolute], config: {} };
+}
+
+// docker's rules (resolveRunCommand): --entrypoint replaces the image's
+// Entrypoint and drops its Cmd; COMMAND replaces Cmd.
+async function commandLine(request: RunRequest, config: ImageRunConfig): Promise<string[]> {
+  const { ImageError, resolveRunCommand } = await import('@m-docker/images');
+  const command = request.command === undefined ? [] : [request.command, ...request.args];
+  const options: RunCommandOptions = { command };
+  if (request.entrypoint !== undefined) options.entrypoint = request.entrypoint;
+  try {
+    return resolveRunCommand(config, options);
+  } catch (error) {
+    if (!ImageError.isInstance(error)) throw error;
+    const what = request.image === undefined ? `--rootfs ${request.rootfs}` : `image ${request.image}`;
+    throw new CliError(`no command to run: ${what} has no Entrypoint or Cmd: give COMMAND after the options`, undefined, { cause: error });
+  }
+}
+
+function volumeMount(root: string, volume: VolumeSpec, name: string, anonymous: string[]): MountConfig {
+  let source: string;
+  if (volume.kind === 'bind') {
+    source = volume.hostPath;
+  } else {
+    source = ensureVolume(root, name, volume.kind === 'anonymous');
+    if (volume.kind === 'anonymous') anonymous.push(name);
+  }
+  return { type: 'bind', source, destination: volume.destination, readonly: volume.readonly, data: '' };
+}
+
+function checkHostPath(path: string, volume: VolumeSpec): void {
+  try {
+    statSync(path);
+  } catch {
+    throw new CliError(
+      `invalid -v: host path ${path} does not exist: create it first, or use a named volume (-v NAME:${volume.destination})`,
+    );
+  }
+}
+
+function checkLayerPath(path: string): void {
+  if (OVERLAY_SEPARATORS.test(path)) {
+    throw new CliError(`cannot use ${path} as a layer: overlayfs cannot take a path that contains ':' or ','; move or link it`);
+  }
+}
+
+function randomName(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex');
+}

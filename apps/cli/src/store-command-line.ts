@@ -1,0 +1,172 @@
+import { CliError } from './cli-error.js';
+import { formatOptions, type OptionSpec, parseOptions } from './option-parser.js';
+
+// The commands that manage the store: images and volumes, under docker's
+// names (`image import`, `image ls`, `image rm`, `volume ...`) and docker's
+// short spellings (`load -i`, `import`, `images`, `rmi`).
+
+/** A store command, parsed. */
+export type StoreCommand =
+  | { kind: 'image-import'; file: string; reference?: string; quiet: boolean }
+  | { kind: 'image-ls'; quiet: boolean }
+  | { kind: 'image-rm'; references: string[]; force: boolean }
+  | { kind: 'volume-create'; name?: string }
+  | { kind: 'volume-ls'; quiet: boolean }
+  | { kind: 'volume-rm'; names: string[]; force: boolean };
+
+type Parsed = StoreCommand | { kind: 'help'; text: string };
+
+const HELP = { name: '--help', alias: '-h', help: 'print this help and exit' } as const;
+const QUIET = { name: '--quiet', alias: '-q', help: 'print only ids or names' } as const;
+
+const IMPORT_OPTIONS = [QUIET, HELP] as const satisfies readonly OptionSpec[];
+const LOAD_OPTIONS = [
+  { name: '--input', alias: '-i', value: 'FILE', help: 'the archive to import' },
+  QUIET,
+  HELP,
+] as const satisfies readonly OptionSpec[];
+const LIST_OPTIONS = [QUIET, HELP] as const satisfies readonly OptionSpec[];
+const REMOVE_IMAGE_OPTIONS = [
+  { name: '--force', alias: '-f', help: 'remove the image although stopped containers were made from it' },
+  HELP,
+] as const satisfies readonly OptionSpec[];
+const REMOVE_VOLUME_OPTIONS = [
+  { name: '--force', alias: '-f', help: 'remove the volume although stopped containers name it' },
+  HELP,
+] as const satisfies readonly OptionSpec[];
+
+const IMPORT_HELP = `Usage: m-docker image import [OPTIONS] FILE [NAME[:TAG]]
+       m-docker load -i FILE
+       m-docker import FILE [NAME[:TAG]]
+
+Import an image from FILE: a docker save archive, an OCI image layout (a tar
+or a directory), or a root file system tarball such as docker export writes.
+Each may be gzip-compressed. NAME[:TAG] names the image (default tag: latest);
+archives that carry names keep them.
+
+Options:
+${formatOptions(IMPORT_OPTIONS)}
+`;
+
+const IMAGE_LS_HELP = `Usage: m-docker image ls [OPTIONS]
+
+List imported images: repository, tag, id, size and creation time.
+
+Options:
+${formatOptions(LIST_OPTIONS)}
+`;
+
+const IMAGE_RM_HELP = `Usage: m-docker image rm [OPTIONS] IMAGE...
+
+Remove images by NAME[:TAG], id or id prefix. Layers that no other image
+uses are removed too. An image used by a container is kept.
+
+Options:
+${formatOptions(REMOVE_IMAGE_OPTIONS)}
+`;
+
+const VOLUME_HELP = `Usage: m-docker volume create [NAME]
+       m-docker volume ls [-q]
+       m-docker volume rm [-f] NAME...
+
+Manage named volumes: directories in the store that containers mount with
+-v NAME:/path and that outlive them.
+`;
+
+/** Parses a store command, or throws a CliError for an unknown command. */
+export function parseStoreCommand(command: string, argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  const [sub = '', ...rest] = argv;
+  switch (command) {
+    case 'image':
+      return parseImageSubcommand(sub, rest, globals);
+    case 'load':
+      return parseLoad(argv, globals);
+    case 'import':
+      return parseImport(argv, globals, 'm-docker import --help');
+    case 'images':
+      return parseImageList(argv, globals);
+    case 'rmi':
+      return parseImageRemove(argv, globals);
+    case 'volume':
+      return parseVolumeSubcommand(sub, rest, globals);
+    default:
+      throw new CliError(`unknown command '${command}': see 'm-docker --help'`);
+  }
+}
+
+function parseImageSubcommand(sub: string, argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  if (sub === 'import') return parseImport(argv, globals, 'm-docker image import --help');
+  if (sub === 'load') return parseLoad(argv, globals);
+  if (sub === 'ls' || sub === 'list') return parseImageList(argv, globals);
+  if (sub === 'rm' || sub === 'remove') return parseImageRemove(argv, globals);
+  if (sub === '' || sub === '--help' || sub === '-h') return { kind: 'help', text: `${IMPORT_HELP}\n${IMAGE_LS_HELP}\n${IMAGE_RM_HELP}` };
+  throw new CliError(`unknown command 'image ${sub}': use image import, image ls or image rm`);
+}
+
+function parseImport(argv: readonly string[], globals: readonly OptionSpec[], helpCommand: string): Parsed {
+  const parsed = parseOptions(IMPORT_OPTIONS, argv, { helpCommand, globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: IMPORT_HELP };
+  const [file, reference, ...extra] = parsed._;
+  if (file === undefined) throw new CliError(`missing FILE: give the archive to import: see '${helpCommand}'`);
+  rejectExtra(extra, helpCommand);
+  const command: StoreCommand = { kind: 'image-import', file, quiet: parsed['--quiet'] === true };
+  if (reference !== undefined) command.reference = reference;
+  return command;
+}
+
+function parseLoad(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  const parsed = parseOptions(LOAD_OPTIONS, argv, { helpCommand: 'm-docker load --help', globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: IMPORT_HELP };
+  rejectExtra(parsed._, 'm-docker load --help');
+  const file = parsed['--input'] as string | undefined;
+  if (file === undefined) {
+    throw new CliError("missing -i FILE: m-docker load reads the archive from a file, not from standard input: see 'm-docker load --help'");
+  }
+  return { kind: 'image-import', file, quiet: parsed['--quiet'] === true };
+}
+
+function parseImageList(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  const parsed = parseOptions(LIST_OPTIONS, argv, { helpCommand: 'm-docker image ls --help', globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: IMAGE_LS_HELP };
+  rejectExtra(parsed._, 'm-docker image ls --help');
+  return { kind: 'image-ls', quiet: parsed['--quiet'] === true };
+}
+
+function parseImageRemove(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  const parsed = parseOptions(REMOVE_IMAGE_OPTIONS, argv, { helpCommand: 'm-docker image rm --help', globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: IMAGE_RM_HELP };
+  if (parsed._.length === 0) throw new CliError("missing IMAGE: give the images to remove: see 'm-docker image rm --help'");
+  return { kind: 'image-rm', references: parsed._, force: parsed['--force'] === true };
+}
+
+function parseVolumeSubcommand(sub: string, argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  if (sub === '' || sub === '--help' || sub === '-h') return { kind: 'help', text: VOLUME_HELP };
+  const context = { helpCommand: 'm-docker volume --help', globalOptions: globals };
+
+  if (sub === 'create') {
+    const parsed = parseOptions([HELP], argv, context);
+    if (parsed['--help'] === true) return { kind: 'help', text: VOLUME_HELP };
+    const [name, ...extra] = parsed._;
+    rejectExtra(extra, 'm-docker volume --help');
+    return name === undefined ? { kind: 'volume-create' } : { kind: 'volume-create', name };
+  }
+  if (sub === 'ls' || sub === 'list') {
+    const parsed = parseOptions(LIST_OPTIONS, argv, context);
+    if (parsed['--help'] === true) return { kind: 'help', text: VOLUME_HELP };
+    rejectExtra(parsed._, 'm-docker volume --help');
+    return { kind: 'volume-ls', quiet: parsed['--quiet'] === true };
+  }
+  if (sub === 'rm' || sub === 'remove') {
+    const parsed = parseOptions(REMOVE_VOLUME_OPTIONS, argv, context);
+    if (parsed['--help'] === true) return { kind: 'help', text: VOLUME_HELP };
+    if (parsed._.length === 0) throw new CliError("missing NAME: give the volumes to remove: see 'm-docker volume --help'");
+    return { kind: 'volume-rm', names: parsed._, force: parsed['--force'] === true };
+  }
+  throw new CliError(`unknown command 'volume ${sub}': use volume create, volume ls or volume rm`);
+}
+
+function rejectExtra(extra: readonly string[], helpCommand: string): void {
+  if (extra.length > 0) {
+    throw new CliError(`unexpected argument ${JSON.stringify(extra[0])}: see '${helpCommand}'`);
+  }
+}

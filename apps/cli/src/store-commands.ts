@@ -1,0 +1,73 @@
+import { writeSync } from 'node:fs';
+
+import type { Logger } from '@m-docker/log';
+
+import { CliError } from './cli-error.js';
+import { removeStaleContainers } from './store/containers.js';
+import { ensureVolume, listVolumes, removeVolume, volumesDir } from './store/volumes.js';
+import type { StoreCommand } from './store-command-line.js';
+
+// Runs the commands that manage the store. Each first removes what killed
+// runs left behind, so that a crash is cleaned up by the next command.
+
+/** docker's rule for volume names, also checked by -v. */
+const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+/** Runs `command` against the store at `root`; returns the exit status. */
+export async function runStoreCommand(command: StoreCommand, root: string, log: Logger): Promise<number> {
+  requireRoot();
+  const removed = removeStaleContainers(root);
+  if (removed.length > 0) log.info('removed containers of killed runs', { ids: removed.map((id) => id.slice(0, 12)).join(',') });
+
+  switch (command.kind) {
+    case 'volume-create':
+      return createVolume(root, command.name);
+    case 'volume-ls':
+      return printVolumes(root, command.quiet);
+    case 'volume-rm':
+      for (const name of command.names) {
+        removeVolume(root, name, command.force);
+        print(`${name}\n`);
+      }
+      return 0;
+    default: {
+      const { runImageCommand } = await import('./image-command-runner.js');
+      return runImageCommand(command, root, log);
+    }
+  }
+}
+
+function createVolume(root: string, name: string | undefined): number {
+  const volumeName = name ?? Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex');
+  if (!VOLUME_NAME_PATTERN.test(volumeName)) {
+    throw new CliError(
+      `invalid volume name ${JSON.stringify(volumeName)}: use letters, digits, '_', '.' and '-', at least 2 characters, starting with a letter or digit`,
+    );
+  }
+  ensureVolume(root, volumeName);
+  print(`${volumeName}\n`);
+  return 0;
+}
+
+function printVolumes(root: string, quiet: boolean): number {
+  const volumes = listVolumes(root);
+  if (quiet) {
+    print(volumes.map((volume) => `${volume.name}\n`).join(''));
+    return 0;
+  }
+  const rows = [['VOLUME NAME', 'MOUNTPOINT'], ...volumes.map((volume) => [volume.name, `${volumesDir(root)}/${volume.name}/_data`])];
+  const width = Math.max(...rows.map(([name]) => (name as string).length)) + 3;
+  print(rows.map(([name, path]) => `${(name as string).padEnd(width)}${path}\n`).join(''));
+  return 0;
+}
+
+function print(text: string): void {
+  if (text !== '') writeSync(1, text);
+}
+
+function requireRoot(): void {
+  const uid = process.getuid?.();
+  if (uid !== 0) {
+    throw new CliError(`m-docker's store belongs to root, but this runs as uid ${uid}: run it as root, for example with sudo`);
+  }
+}

@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+
+// A pid alone does not name a process for long: once it exits, the kernel
+// may give its pid to another one. The pid plus the process's start time
+// (field 22 of /proc/PID/stat, in clock ticks since boot) does, so stale
+// state is recognised even after the pid was reused.
+
+/** A process named by its pid and its start time. */
+export interface ProcessIdentity {
+  pid: number;
+  startTime: string;
+}
+
+/** Returns the identity of the calling process. */
+export function ownIdentity(): ProcessIdentity {
+  return { pid: process.pid, startTime: readStartTime(process.pid) ?? '' };
+}
+
+/** Returns whether the process `identity` names still runs. */
+export function isRunning(identity: ProcessIdentity): boolean {
+  return readStartTime(identity.pid) === identity.startTime;
+}
+
+function readStartTime(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may contain spaces,
+  // so the fields are counted from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[19];
+}

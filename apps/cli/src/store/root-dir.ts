@@ -1,0 +1,13 @@
+/** Where m-docker keeps images, layers, containers and volumes unless --root or M_DOCKER_ROOT says otherwise. */
+export const DEFAULT_ROOT = '/var/lib/m-docker';
+
+/**
+ * Returns the store's root directory: `--root` first, then the
+ * M_DOCKER_ROOT variable, then the default. A relative path is taken from
+ * the working directory, as docker's --data-root is.
+ */
+export function resolveRootDir(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const chosen = option ?? (env.M_DOCKER_ROOT || DEFAULT_ROOT);
+  const absolute = chosen.startsWith('/') ? chosen : `${process.cwd()}/${chosen}`;
+  return absolute.replace(/\/+$/, '') || '/';
+}
