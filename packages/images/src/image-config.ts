@@ -56,15 +56,17 @@ export function parseImageConfig(bytes: Buffer, label: string): ParsedImageConfi
 
 /**
  * Throws WRONG_PLATFORM unless the image runs on this machine: `image
- * busybox:latest is for linux/arm64, this machine is linux/amd64`. The
+ * busybox:latest (config ab12....json) is for linux/arm64, this machine is
+ * linux/amd64`. The
  * error's `entry` is `configMember`, the config that names the platform.
  */
 export function checkPlatform(parsed: ParsedImageConfig, imageName: string, configMember?: string): void {
   const machine = machinePlatform();
   if (platformMatches(parsed.platform, machine)) return;
+  const source = configMember === undefined ? '' : ` (config ${configMember})`;
   throw new ImageError(
     'WRONG_PLATFORM',
-    `image ${imageName} is for ${formatPlatform(parsed.platform)}, this machine is ${formatPlatform(machine)}: import an image built for ${formatPlatform(machine)}`,
+    `image ${imageName}${source} is for ${formatPlatform(parsed.platform)}, this machine is ${formatPlatform(machine)}: import an image built for ${formatPlatform(machine)}`,
     configMember === undefined ? {} : { entry: configMember },
   );
 }
