@@ -4,6 +4,7 @@ import { LOG_LEVELS, type LogLevel } from '@m-docker/log';
 
 import { CliError } from './cli-error.js';
 import type { RunRequest } from './run/container-config.js';
+import { parseResourceOptions, RESOURCE_OPTIONS } from './run/resource-options.js';
 
 // The command line is parsed with `arg` (by Vercel): it is small, loads in
 // about a millisecond under Bun where commander took about six, and its
@@ -45,6 +46,7 @@ const RUN_OPTIONS = [
     help: 'read variables from a file, one KEY=VALUE a line, # for comments (repeatable)',
   },
   { name: '--workdir', alias: '-w', value: 'DIR', help: 'the working directory inside the container (absolute path, default: /)' },
+  ...RESOURCE_OPTIONS,
   { name: '--help', alias: '-h', help: 'print this help and exit' },
 ] as const satisfies readonly OptionSpec[];
 
@@ -64,7 +66,7 @@ Run 'm-docker run --help' for run's options and examples.
 const RUN_HELP = `Usage: m-docker run [OPTIONS] COMMAND [ARG...]
 
 Run COMMAND as PID 1 of new UTS, PID, mount, network and IPC namespaces, with
-its own /proc, and exit with COMMAND's status.
+its own /proc and a cgroup of its own, and exit with COMMAND's status.
 
 Options:
 ${formatOptions(RUN_OPTIONS)}
@@ -79,9 +81,17 @@ Examples:
   # Interactive shell on this terminal
   m-docker run -it /bin/bash
 
+  # At most 256 MiB of memory, half a CPU and 100 processes
+  m-docker run -m 256m --cpus 0.5 --pids-limit 100 /bin/sh -c 'cat /proc/self/cgroup'
+
 Options after COMMAND belong to COMMAND: in 'm-docker run ls -l', -l goes to ls.
-Exit status: COMMAND's own; 128+N if it died of signal N; 125 if m-docker
-failed; 126 if COMMAND cannot be executed; 127 if it was not found.
+Sizes take a unit b, k, m, g, t or p (powers of 1024). A PATH of --cgroup-parent
+that starts with / is taken from the root of each cgroup hierarchy, another
+from m-docker's own cgroup in each hierarchy.
+
+Exit status: COMMAND's own; 128+N if it died of signal N (137 when the kernel
+killed it for running out of memory); 125 if m-docker failed;
+126 if COMMAND cannot be executed; 127 if it was not found.
 `;
 
 /** The request that a command line makes. */
@@ -122,6 +132,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     envFiles: (run['--env-file'] as string[] | undefined) ?? [],
     workdir: (run['--workdir'] as string | undefined) ?? '/',
     logLevel,
+    cgroup: parseResourceOptions(run, process.env),
   };
   if (run['--hostname'] !== undefined) request.hostname = run['--hostname'] as string;
   return { kind: 'run', request };

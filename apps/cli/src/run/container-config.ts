@@ -3,6 +3,7 @@ import type { LogLevel } from '@m-docker/log';
 
 import { CliError, EXIT_STATUS } from '../cli-error.js';
 import { buildEnvironment } from './environment.js';
+import type { CgroupRequest } from './resource-options.js';
 
 /** The request of one `m-docker run`, after option parsing. */
 export interface RunRequest {
@@ -15,6 +16,8 @@ export interface RunRequest {
   envFiles: string[];
   workdir: string;
   logLevel: LogLevel;
+  /** The parent cgroup and the resource limits. */
+  cgroup: CgroupRequest;
 }
 
 /** Checks what needs no process and no file, so that bad input creates nothing. */
