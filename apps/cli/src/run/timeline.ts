@@ -5,10 +5,14 @@ export const RUN_PHASES = [
   'cli started',
   'init spawned',
   'config sent',
+  'cgroup created',
   'ready received',
+  'cgroup joined',
   'start sent',
   'exec confirmed',
+  'stale cgroups removed',
   'container exited',
+  'cgroup removed',
 ] as const;
 
 export type RunPhase = (typeof RUN_PHASES)[number];
