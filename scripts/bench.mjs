@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 
 import { startBackgroundLoad } from './bench/background-load.mjs';
 import { buildBenchmarks } from './bench/benchmarks.mjs';
+import { benchCgroupParent, CGROUP_PARENT_VARIABLE } from './bench/cgroup-parent.mjs';
 import { runIpcThroughput } from './bench/ipc-throughput.mjs';
 import { describeMachine, findOnPath } from './bench/machine.mjs';
 import { gnuTimeAvailable, measureLatencies, measureMemory } from './bench/measure.mjs';
@@ -153,6 +154,11 @@ async function main() {
   const scratchDir = mkdtempSync(join(tmpdir(), 'm-docker-bench-'));
   cleanupSteps.push(() => rmSync(scratchDir, { recursive: true, force: true }));
   const workDir = mkdtempSync(join(scratchDir, 'cwd-'));
+
+  // Every m-docker run below inherits this relative parent for its cgroup.
+  const cgroupParent = await benchCgroupParent(ROOT);
+  process.env[CGROUP_PARENT_VARIABLE] = cgroupParent.parent;
+  cleanupSteps.push(cgroupParent.cleanup);
 
   const machine = describeMachine();
   const nodePath = findOnPath('node');

@@ -166,9 +166,21 @@ function timelineColumns(combinations, startupVariables) {
   return columns;
 }
 
+// The rows of the cgroup block: the phase (or `start wait`) and its title.
+// Only creating and joining delay the start: the CLI creates the cgroup
+// while the init sets up, and joining is the one step between ready and
+// start. Stale cgroups are looked for while COMMAND runs.
+const CGROUP_ROWS = [
+  ['cgroup created', 'create (mkdir, limits), after config sent'],
+  ['cgroup joined', 'move the init in, between ready and start'],
+  ['start wait', "  the init's wait for start, on its clock"],
+  ['stale cgroups removed', 'look for stale cgroups, while COMMAND runs'],
+  ['cgroup removed', 'remove, after the container exited'],
+];
+
 /**
- * Prints section 2: initMs and the phase timeline of every combination,
- * side by side, from the debug runs.
+ * Prints section 2: initMs, the cgroup work and the phase timeline of every
+ * combination, side by side, from the debug runs.
  */
 export function printTimelines({ combinations, timelines, runs, startupVariables }) {
   const columns = timelineColumns(combinations, startupVariables).filter((column) => timelines.has(column.key));
@@ -183,6 +195,9 @@ export function printTimelines({ combinations, timelines, runs, startupVariables
     ['wall clock of the debug runs, median', ...cells((timeline) => ms(timeline.wallMs.median))],
     ["  outside the CLI's clock, median", ...cells((timeline) => ms(timeline.outsideMs?.median))],
     ["init clock placed within ±, median", ...cells((timeline) => (timeline.initClock ? timeline.initClock.halfWidthMs.toFixed(2) : '-'))],
+    ['', ...columns.map(() => '')],
+    ["the container's cgroup, CLI work in ms, median", ...columns.map(() => '')],
+    ...CGROUP_ROWS.map(([phase, title]) => [`  ${title}`, ...cells((timeline) => ms(timeline.cgroupMs.get(phase)?.median))]),
     ['', ...columns.map(() => '')],
     ["event, median time on the CLI's clock", ...columns.map(() => '')],
   ];

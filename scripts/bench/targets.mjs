@@ -70,7 +70,11 @@ export function checkTargets({ combinations, skipped, latencies, timelines, thro
       checks.push({ status: 'FAIL', text: `${title}: no "execve ... initMs=" line in the debug log of [${combination.tag}]` });
       continue;
     }
-    checks.push({ status: pass(initMs.median < INIT_WORK_LIMIT_MS), text: `${title}: median initMs ${initMs.median.toFixed(2)} ms in [${combination.tag}]` });
+    // initMs runs to the init's execve, so it includes the wait for start
+    // while the CLI moves the init into its cgroup. The text shows that part.
+    const startWait = timelines.get(combination.tag)?.cgroupMs?.get('start wait');
+    const waited = startWait ? `, of which ${startWait.median.toFixed(2)} ms waiting for start` : '';
+    checks.push({ status: pass(initMs.median < INIT_WORK_LIMIT_MS), text: `${title}: median initMs ${initMs.median.toFixed(2)} ms in [${combination.tag}]${waited}` });
   }
 
   if (throughput.available) {

@@ -53,12 +53,17 @@ export function parseDebugRun(stderr) {
 
 // The messages that bound the init's clock against the CLI's. The init logs
 // "container set up" just before it writes ready, and the CLI logs "ready
-// received" just before it writes start, which the init then logs as "start
-// received". So, with the init's clock zero at CLI time `offset`:
-//   offset + set_up <= ready_received   and   offset + start_received >= ready_received.
+// received" once it has read it. The CLI logs "start sent" once it has
+// written start, which the init then logs as "start received". Between the
+// two, the CLI moves the init into its cgroup. So, with the init's clock
+// zero at CLI time `offset`:
+//   offset + set_up <= ready_received   and   offset + start_received >= start_sent.
+// A run logged by a CLI without "start sent" uses ready_received for both.
 const SET_UP = 'container set up';
 const READY_RECEIVED = 'ready received';
+const START_SENT = 'start sent';
 const START_RECEIVED = 'start received';
+const READY_SENT = 'ready sent, waiting for start';
 const EXITED = 'container exited';
 const CONFIG_SENT = 'config sent';
 const INIT_SPAWNED = 'init spawned';
@@ -73,9 +78,31 @@ export function boundInitClock(events) {
   const find = (component, message) => events.find((event) => event.component === component && event.message === message)?.timeMs;
   const setUp = find('init', SET_UP);
   const readyReceived = find('cli', READY_RECEIVED);
+  const startSent = find('cli', START_SENT) ?? readyReceived;
   const startReceived = find('init', START_RECEIVED);
   if (setUp === undefined || readyReceived === undefined || startReceived === undefined) return undefined;
-  return { low: readyReceived - startReceived, high: readyReceived - setUp };
+  return { low: startSent - startReceived, high: readyReceived - setUp };
+}
+
+// The CLI's cgroup phases, each logged with its duration in an `ms` field.
+const CGROUP_PHASES = ['cgroup created', 'cgroup joined', 'stale cgroups removed', 'cgroup removed'];
+
+/**
+ * Returns the durations of one run's cgroup phases, by phase, from the `ms`
+ * field of the CLI's lines, and the time the init waited between sending
+ * ready and receiving start, on its own clock, as `start wait`.
+ */
+function cgroupDurations(events) {
+  const durations = new Map();
+  for (const event of events) {
+    if (event.component === 'cli' && CGROUP_PHASES.includes(event.message) && Number.isFinite(Number(event.fields.ms))) {
+      durations.set(event.message, Number(event.fields.ms));
+    }
+  }
+  const readySent = events.find((event) => event.component === 'init' && event.message === READY_SENT)?.timeMs;
+  const startReceived = events.find((event) => event.component === 'init' && event.message === START_RECEIVED)?.timeMs;
+  if (readySent !== undefined && startReceived !== undefined) durations.set('start wait', startReceived - readySent);
+  return durations;
 }
 
 const TIME_ORIGIN = 'time origin';
@@ -105,12 +132,14 @@ function estimateConfigWait(events, zero) {
  * of its time since the previous event in that order that the run logged.
  * Events that race (such as the init's time origin and the CLI's lines
  * around the spawn) can have a negative step, which means they overlapped.
- * Returns `{ ordered, others, initClock, initMs, configWaitMs, initRuntimes, runs, wallMs, outsideMs }`.
+ * Returns `{ ordered, others, initClock, initMs, configWaitMs, cgroupMs, initRuntimes, runs, wallMs, outsideMs }`.
  * `others` are init events that no run could place, because every run
  * lacked a ready/start line. outsideMs is the part of each run's wall-clock
  * time outside the CLI's clock: the sh launcher, the runtime's start up to
  * its time origin, and the exit after the last line. configWaitMs estimates the part of
- * initMs that the init spent waiting for the CLI's config. initRuntimes
+ * initMs that the init spent waiting for the CLI's config. cgroupMs maps
+ * each of CGROUP_PHASES, and `start wait`, to the summary of its durations
+ * (see cgroupDurations). initRuntimes
  * counts the runs by the `runtime` field of the CLI's `init spawned` line.
  */
 export function summarizeTimeline(runs) {
@@ -120,6 +149,7 @@ export function summarizeTimeline(runs) {
   const initMs = [];
   const outside = [];
   const configWaits = [];
+  const cgroupTimes = new Map();
   const initRuntimes = new Map();
   const placedRuns = [];
   const entry = (component, message) => {
@@ -141,6 +171,10 @@ export function summarizeTimeline(runs) {
     if (exited) outside.push(run.wallMs - exited.timeMs);
     const configWait = estimateConfigWait(run.events, zero);
     if (configWait !== undefined) configWaits.push(configWait);
+    for (const [phase, duration] of cgroupDurations(run.events)) {
+      if (!cgroupTimes.has(phase)) cgroupTimes.set(phase, []);
+      cgroupTimes.get(phase).push(duration);
+    }
     const spawned = run.events.find((event) => event.component === 'cli' && event.message === INIT_SPAWNED);
     const initRuntime = spawned?.fields.runtime ?? 'not logged';
     initRuntimes.set(initRuntime, (initRuntimes.get(initRuntime) ?? 0) + 1);
@@ -191,6 +225,7 @@ export function summarizeTimeline(runs) {
     initClock: zeros.length > 0 ? { zeroMs: summarize(zeros).median, halfWidthMs: summarize(halfWidths).median } : undefined,
     initMs: initMs.length > 0 ? summarize(initMs) : undefined,
     configWaitMs: configWaits.length > 0 ? summarize(configWaits) : undefined,
+    cgroupMs: new Map([...cgroupTimes].map(([phase, durations]) => [phase, summarize(durations)])),
     initRuntimes,
     runs: runs.length,
     wallMs: summarize(runs.map((run) => run.wallMs)),

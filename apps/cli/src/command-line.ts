@@ -3,6 +3,7 @@ import { LOG_LEVELS, type LogLevel } from '@m-docker/log';
 import { CliError } from './cli-error.js';
 import { formatOptions, type OptionSpec, parseOptions } from './option-parser.js';
 import type { RunRequest } from './run/container-config.js';
+import { parseResourceOptions, RESOURCE_OPTIONS } from './run/resource-options.js';
 import { resolveRootDir } from './store/root-dir.js';
 import { parseStoreCommand, type StoreCommand } from './store-command-line.js';
 
@@ -52,6 +53,7 @@ const RUN_OPTIONS = [
   { name: '--shm-size', value: 'SIZE', help: 'size of /dev/shm in bytes, or with a unit k, m or g (default: 64m)' },
   { name: '--read-only', help: "mount the container's root file system read-only" },
   { name: '--rm', help: "remove the container's writable layer and anonymous volumes when it exits" },
+  ...RESOURCE_OPTIONS,
   { name: '--help', alias: '-h', help: 'print this help and exit' },
 ] as const satisfies readonly OptionSpec[];
 
@@ -77,9 +79,10 @@ const RUN_HELP = `Usage: m-docker run [OPTIONS] COMMAND [ARG...]
        m-docker run [OPTIONS] --image NAME[:TAG] [COMMAND [ARG...]]
 
 Run COMMAND as PID 1 of new UTS, PID, mount, network and IPC namespaces, with
-its own /proc, and exit with COMMAND's status. Without --image or --rootfs it
-runs on this machine's root file system; with either, in a root file system
-of its own (an overlay whose writable layer is the container's).
+its own /proc and a cgroup of its own, and exit with COMMAND's status.
+Without --image or --rootfs it runs on this machine's root file system; with
+either, in a root file system of its own (an overlay whose writable layer is
+the container's).
 
 Options:
 ${formatOptions(RUN_OPTIONS)}
@@ -97,10 +100,18 @@ Examples:
   # An imported image, with a host directory read-only and a named volume
   m-docker run --rm --image busybox -v /srv/site:/site:ro -v cache:/cache ls /site /cache
 
+  # At most 256 MiB of memory, half a CPU and 100 processes
+  m-docker run -m 256m --cpus 0.5 --pids-limit 100 /bin/sh -c 'cat /proc/self/cgroup'
+
 Options after COMMAND belong to COMMAND: in 'm-docker run ls -l', -l goes to ls.
 With --image, COMMAND replaces the image's Cmd and follows its Entrypoint.
-Exit status: COMMAND's own; 128+N if it died of signal N; 125 if m-docker
-failed; 126 if COMMAND cannot be executed; 127 if it was not found.
+Sizes take a unit b, k, m, g, t or p (powers of 1024). A PATH of --cgroup-parent
+that starts with / is taken from the root of each cgroup hierarchy, another
+from m-docker's own cgroup in each hierarchy.
+
+Exit status: COMMAND's own; 128+N if it died of signal N (137 when the kernel
+killed it for running out of memory); 125 if m-docker failed;
+126 if COMMAND cannot be executed; 127 if it was not found.
 `;
 
 /** The request that a command line makes. */
@@ -151,6 +162,7 @@ function parseRun(argv: readonly string[], root: string, logLevel: LogLevel): Pa
     remove: run['--rm'] === true,
     root,
     logLevel,
+    cgroup: parseResourceOptions(run, process.env),
   };
   const optional = {
     hostname: run['--hostname'],

@@ -48,11 +48,11 @@ const started = new Set<ChildProcess>();
 
 // The suite runs once with each runtime forced (see package.json), so the
 // runtime variables reach the CLI, and so does the run's own TMPDIR, where
-// Bun may create a bun-node-* folder. The rest of the test's environment
-// does not.
-function runtimeChoice(): NodeJS.ProcessEnv {
+// Bun may create a bun-node-* folder. So does the relative cgroup parent
+// that vitest.shared.ts sets. The rest of the test's environment does not.
+function inheritedEnvironment(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const name of ['M_DOCKER_JS_RUNTIME', 'M_DOCKER_INIT_RUNTIME', 'TMPDIR']) {
+  for (const name of ['M_DOCKER_JS_RUNTIME', 'M_DOCKER_INIT_RUNTIME', 'TMPDIR', 'M_DOCKER_CGROUP_PARENT']) {
     if (process.env[name] !== undefined) env[name] = process.env[name];
   }
   return env;
@@ -62,7 +62,7 @@ function runtimeChoice(): NodeJS.ProcessEnv {
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const [command, ...commandArgs] = [...(options.prefix ?? []), options.command ?? CLI, ...args] as [string, ...string[]];
   const child = spawn(command, commandArgs, {
-    env: { PATH: TEST_PATH, ...runtimeChoice(), ...options.env },
+    env: { PATH: TEST_PATH, ...inheritedEnvironment(), ...options.env },
     stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   started.add(child);

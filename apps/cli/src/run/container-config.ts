@@ -10,6 +10,7 @@ import type { LogLevel } from '@m-docker/log';
 
 import { CliError, EXIT_STATUS } from '../cli-error.js';
 import { buildEnvironment } from './environment.js';
+import type { CgroupRequest } from './resource-options.js';
 
 /** The request of one `m-docker run`, after option parsing. */
 export interface RunRequest {
@@ -34,6 +35,8 @@ export interface RunRequest {
   /** The store's root directory. */
   root: string;
   logLevel: LogLevel;
+  /** The parent cgroup and the resource limits. */
+  cgroup: CgroupRequest;
 }
 
 /** What the container's root file system adds to the config: nothing on the host's root. */

@@ -2,6 +2,7 @@ import type { Logger } from '@m-docker/log';
 import { canAccess, F_OK } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
+import { containerCgroup, type RunCgroup } from './container-cgroup.js';
 import { buildConfig, hostRootSettings, type RunRequest, validateRequest } from './container-config.js';
 import type { PreparedRoot } from './container-root.js';
 import type { EarlyInit } from './early-init.js';
@@ -17,9 +18,10 @@ export type { RunRequest } from './container-config.js';
 // the init is spawned in new namespaces first, usually before the CLI has
 // parsed its options (see early-init.ts), so that the two start-ups overlap.
 // Then the CLI builds the config (reading env files), runs the start
-// protocol over fd 3, and waits for the command to exit while forwarding
+// protocol over fd 3, creating the container's cgroup on the way (see
+// container-cgroup.ts), and waits for the command to exit while forwarding
 // signals to it. Every failure path ends the init with SIGKILL and waits for
-// it, so no process is left behind.
+// it, so no process is left behind, and then removes the cgroup.
 
 /** Runs one container to its end and returns the exit status for the CLI. */
 export async function runContainer(
@@ -31,6 +33,7 @@ export async function runContainer(
   const timeline = early?.timeline ?? new Timeline();
   let init = early?.init;
   let root: PreparedRoot | undefined;
+  let cgroup: RunCgroup | undefined;
   try {
     requireRoot();
     if (early?.error !== undefined) throw early.error;
@@ -56,7 +59,9 @@ export async function runContainer(
       await rejectImageName(request);
     }
 
-    const status = await runToExit(init, buildConfig(request, id, hostname, settings), request.tty, timeline, log);
+    const config = buildConfig(request, id, hostname, settings);
+    cgroup = containerCgroup(request.cgroup, id, timeline);
+    const status = await runToExit(init, config, request.tty, timeline, log, cgroup);
     log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
     root?.finish(status);
     return status;
@@ -65,6 +70,7 @@ export async function runContainer(
       init.discard();
       await init.exited.catch(() => undefined);
     }
+    cgroup?.remove(parentLog);
     root?.discard();
     const summary = timeline.summary();
     if (summary !== '') parentLog.debug(`timeline in ms since the CLI process started: ${summary}`);
@@ -78,17 +84,24 @@ async function runToExit(
   tty: boolean,
   timeline: Timeline,
   log: Logger,
+  cgroup: RunCgroup,
 ): Promise<number> {
   try {
-    startContainer(init.pipeFd, config, timeline);
+    startContainer(init.pipeFd, config, timeline, {
+      afterConfig: () => cgroup.create(),
+      beforeStart: () => cgroup.join(init.child.pid),
+    });
   } finally {
     init.closePipe();
   }
 
   const stopForwarding = forwardSignals(init.child, tty, log);
+  cgroup.removeStale(log);
   try {
     const { code, signal } = await init.exited;
     timeline.mark('container exited', { code: code ?? undefined, signal: signal ?? undefined });
+    cgroup.reportOutOfMemory(log);
+    cgroup.remove(log);
     return statusFromExit(code, signal);
   } finally {
     stopForwarding();

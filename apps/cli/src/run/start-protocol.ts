@@ -15,16 +15,26 @@ import type { Timeline } from './timeline.js';
 // signal in this phase ends the CLI with its default action, and the init's
 // parent-death signal then ends the init.
 
+/** The CLI's own work at two steps of the protocol. */
+export interface StartHooks {
+  /** Runs once the config is sent, while the init sets up the container. */
+  afterConfig?: () => void;
+  /** Runs after ready and before start, while the init waits: COMMAND does not exist yet. */
+  beforeStart?: () => void;
+}
+
 /** Runs the start protocol to the end; throws a CliError with docker's status when the init reports a failure or dies. */
-export function startContainer(pipeFd: number, config: ContainerConfig, timeline: Timeline): void {
+export function startContainer(pipeFd: number, config: ContainerConfig, timeline: Timeline, hooks: StartHooks = {}): void {
   const command = config.argv[0] as string;
 
   send(pipeFd, { type: 'config', config });
   timeline.mark('config sent');
+  hooks.afterConfig?.();
 
   const ready = receive(pipeFd, 'ready');
   if (ready.type === 'error') throw errorFromInitFailure(ready.error, command);
   timeline.mark('ready received');
+  hooks.beforeStart?.();
 
   send(pipeFd, { type: 'start' });
   timeline.mark('start sent');

@@ -6,10 +6,14 @@ export const RUN_PHASES = [
   'init spawned',
   'root prepared',
   'config sent',
+  'cgroup created',
   'ready received',
+  'cgroup joined',
   'start sent',
   'exec confirmed',
+  'stale cgroups removed',
   'container exited',
+  'cgroup removed',
 ] as const;
 
 export type RunPhase = (typeof RUN_PHASES)[number];

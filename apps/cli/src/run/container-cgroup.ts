@@ -1,0 +1,169 @@
+import { readFileSync, writeSync } from 'node:fs';
+
+import { CgroupError, type ContainerCgroup, createCgroup, removeStaleCgroups } from '@m-docker/cgroups';
+import type { Logger } from '@m-docker/log';
+
+import { CliError } from '../cli-error.js';
+import type { CgroupRequest } from './resource-options.js';
+import type { Timeline } from './timeline.js';
+
+// Every container gets a cgroup of its own, with or without limits. The CLI
+// creates it right after it sends the init its config, while the init sets
+// up the container. It moves the init in after `ready` and before `start`,
+// while the init waits and before COMMAND exists, so that the init's own
+// set-up is not charged to the container's limits. It removes the cgroup
+// once the init has exited and been reaped.
+//
+// The cgroup's name is `<container id>-<CLI pid>-<CLI start time>`, the
+// start time being field 22 of /proc/<pid>/stat (clock ticks since boot). A
+// CLI killed by SIGKILL cannot remove its cgroup, so every run also removes,
+// while its COMMAND runs, the empty cgroups under its parent whose CLI no
+// longer runs: no process
+// has that pid, or the process that has it started at another time. A pid
+// alone could have been reused since. Directories with other names are left
+// alone.
+//
+// NOTE: the pid is read in the CLI's PID namespace. A CLI in another PID
+// namespace that uses the same parent may see a live CLI's cgroup as stale,
+// and remove it while it is empty, between its creation and the init's move.
+
+const NAME_PATTERN = /^[0-9a-f]{64}-(\d+)-(\d+)$/;
+
+/** A container's cgroup during one run. */
+export interface RunCgroup {
+  /** Creates the cgroup with the requested limits. Throws a CliError (status 125) naming what failed, after the library has removed what it created. */
+  create(): void;
+  /** Removes the leftover cgroups of killed CLIs under the same parent. A failure is logged, not thrown. */
+  removeStale(log: Logger): void;
+  /** Moves the init into the cgroup, or throws a CliError (status 125). */
+  join(pid: number): void;
+  /** Prints one line on stderr when the OOM killer killed a process of the container. Call it after the init has exited. */
+  reportOutOfMemory(log: Logger): void;
+  /** Removes the cgroup, once. A failure is logged, not thrown, because the container has ended already. */
+  remove(log: Logger): void;
+}
+
+/** Returns the cgroup of the container `id`, to be created below `request.parent` with `request.limits`. */
+export function containerCgroup(request: CgroupRequest, id: string, timeline: Timeline): RunCgroup {
+  return new RunningCgroup(request, id, timeline);
+}
+
+class RunningCgroup implements RunCgroup {
+  #cgroup: ContainerCgroup | undefined;
+  #removed = false;
+
+  constructor(
+    private readonly request: CgroupRequest,
+    private readonly id: string,
+    private readonly timeline: Timeline,
+  ) {}
+
+  create(): void {
+    const started = performance.now();
+    const name = `${this.id}-${process.pid}-${startTime('self')}`;
+    try {
+      this.#cgroup = createCgroup({ id: name, parent: this.request.parent, limits: this.request.limits });
+    } catch (error) {
+      throw cliError("cannot create the container's cgroup", error);
+    }
+    this.timeline.mark('cgroup created', { ms: elapsed(started), parent: this.request.parent, name });
+  }
+
+  removeStale(log: Logger): void {
+    // removeStaleCgroups rejects the hierarchy's root as the parent, because
+    // the machine's own top-level cgroups are there.
+    if (this.request.parent.split('/').every((segment) => segment === '')) {
+      log.debug('stale cgroups are not looked for in the root cgroup', { parent: this.request.parent });
+      return;
+    }
+
+    const started = performance.now();
+    try {
+      const removed = removeStaleCgroups({ parent: this.request.parent, isAlive: isCliAlive });
+      this.timeline.mark('stale cgroups removed', { ms: elapsed(started), count: removed.length });
+      for (const path of removed) log.debug('removed the cgroup of a CLI that no longer runs', { path });
+    } catch (error) {
+      log.warn('removing the cgroups of CLIs that no longer run failed', { parent: this.request.parent, error: (error as Error).message });
+    }
+  }
+
+  join(pid: number): void {
+    const started = performance.now();
+    try {
+      this.#created().addProcess(pid);
+    } catch (error) {
+      throw cliError("cannot move the container's init into its cgroup", error);
+    }
+    this.timeline.mark('cgroup joined', { ms: elapsed(started), pid });
+  }
+
+  reportOutOfMemory(log: Logger): void {
+    if (this.#cgroup === undefined) return;
+    let killed: boolean;
+    try {
+      killed = this.#cgroup.oomKilled();
+    } catch (error) {
+      log.warn("reading the container's OOM kill count failed", { error: (error as Error).message });
+      return;
+    }
+    if (!killed) return;
+
+    const message =
+      this.request.memory === undefined
+        ? "the container ran out of memory under the limit of a cgroup above it, and the kernel's OOM killer killed a process in it"
+        : `the container reached its memory limit (--memory ${this.request.memory}), and the kernel's OOM killer killed a process in it: raise --memory`;
+    writeSync(2, `m-docker: ${message}\n`);
+  }
+
+  remove(log: Logger): void {
+    if (this.#cgroup === undefined || this.#removed) return;
+    this.#removed = true;
+
+    const started = performance.now();
+    try {
+      this.#cgroup.remove();
+      this.timeline.mark('cgroup removed', { ms: elapsed(started) });
+    } catch (error) {
+      // The next run with the same parent removes it, once it is empty.
+      log.warn("removing the container's cgroup failed", { error: (error as Error).message });
+    }
+  }
+
+  #created(): ContainerCgroup {
+    if (this.#cgroup === undefined) throw new CliError("internal error: the container's cgroup was used before it was created");
+    return this.#cgroup;
+  }
+}
+
+/** Returns whether the CLI that created the cgroup `name` still runs. Names of another form count as alive, so they are kept. */
+export function isCliAlive(name: string): boolean {
+  const match = NAME_PATTERN.exec(name);
+  if (!match) return true;
+  const [, pid, ticks] = match as unknown as [string, string, string];
+  return startTime(Number(pid)) === ticks;
+}
+
+/** Returns field 22 of /proc/<pid>/stat, the process's start time in clock ticks since boot, or undefined when there is no such process. */
+function startTime(pid: number | 'self'): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Field 2, the command name, is in parentheses and may contain spaces and
+  // parentheses itself, so the fields are counted from the last ')'. The
+  // field after it is field 3.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+}
+
+function cliError(failedStep: string, error: unknown): CliError {
+  if (CgroupError.isInstance(error) && error.code === 'INVALID_VALUE') {
+    return new CliError(error.message, undefined, { cause: error });
+  }
+  return new CliError(`${failedStep}: ${(error as Error).message}`, undefined, { cause: error });
+}
+
+function elapsed(started: number): string {
+  return (performance.now() - started).toFixed(2);
+}
