@@ -1,5 +1,4 @@
 export { ImageError, type ImageErrorCode, type ImageErrorDetails } from './errors.js';
-export { type UnpackedLayer, type UnpackLayerOptions, unpackLayer } from './unpack-layer.js';
 export type { ImageRunConfig } from './image-config.js';
 export { machinePlatform, type Platform } from './image-platform.js';
 export { type ImageReference, normalizeReference, parseReference } from './image-reference.js';
@@ -10,3 +9,4 @@ export type { LockTiming } from './store-lock.js';
 export { type ImageSummary, MIN_ID_PREFIX } from './store-query.js';
 export type { ImageRecord, StoredImage } from './store-records.js';
 export type { RemoveOptions, RemoveResult } from './store-remove.js';
+export { type UnpackedLayer, type UnpackLayerOptions, unpackLayer } from './unpack-layer.js';

@@ -1,4 +1,4 @@
-import { importArchive, type ImportOptions, type ImportResult } from './store-import.js';
+import { type ImportOptions, type ImportResult, importArchive } from './store-import.js';
 import { DEFAULT_LOCK_TIMING, type LockTiming } from './store-lock.js';
 import { type StorePaths, storePaths } from './store-paths.js';
 import { findImage, type ImageSummary, layerDirectories, listImages } from './store-query.js';
