@@ -54,7 +54,7 @@ export async function prepareRoot(request: RunRequest, id: string, hostname: str
   if (removed.length > 0) log.info('removed containers of killed runs', { ids: removed.map((item) => item.slice(0, 12)).join(',') });
 
   // Anonymous volumes get random names, as in docker.
-  const volumeNames = volumes.map((volume) => (volume.kind === 'named' ? volume.name : volume.kind === 'anonymous' ? randomName() : ''));
+  const volumeNames = volumes.map(volumeName);
   const record: ContainerRecord = {
     id,
     image: source.imageId,
@@ -146,6 +146,12 @@ async function commandLine(request: RunRequest, config: ImageRunConfig): Promise
     const what = request.image === undefined ? `--rootfs ${request.rootfs}` : `image ${request.image}`;
     throw new CliError(`no command to run: ${what} has no Entrypoint or Cmd: give COMMAND after the options`, undefined, { cause: error });
   }
+}
+
+function volumeName(volume: VolumeSpec): string {
+  if (volume.kind === 'named') return volume.name;
+  if (volume.kind === 'anonymous') return randomName();
+  return '';
 }
 
 function volumeMount(root: string, volume: VolumeSpec, name: string, anonymous: string[]): MountConfig {

@@ -44,7 +44,7 @@ export function hostsFile(hostname: string): string {
 /**
  * Returns the host's resolv.conf without name servers on loopback
  * addresses, which mean the host itself (a local resolver such as
- * systemd-resolved at 127.0.0.53) and do not answer inside the container's
+ * systemd-resolved at 127.0.0.53) and are unreachable from the container's
  * own network namespace. When none remain, docker's fallback servers are
  * written, as docker does.
  */

@@ -16,7 +16,7 @@ export interface ImageForRun {
   config: ImageRunConfig;
 }
 
-/** Resolves `reference` in the store at `root`; a missing image is a CliError that says how to import one. */
+/** Resolves `reference` in the store at `root`; a missing image is a CliError that tells how to import one. */
 export async function openImageForRun(root: string, reference: string, log: Logger): Promise<ImageForRun> {
   const { ImageError, openImageStore } = await import('@m-docker/images');
   const store = openImageStore(root);

@@ -1,4 +1,4 @@
-/** Where m-docker keeps images, layers, containers and volumes unless --root or M_DOCKER_ROOT says otherwise. */
+/** Where m-docker keeps images, layers, containers and volumes unless --root or M_DOCKER_ROOT sets another directory. */
 export const DEFAULT_ROOT = '/var/lib/m-docker';
 
 /**
