@@ -2,7 +2,8 @@
 // Builds the container images that the tests of `m-docker image import` and
 // `m-docker run --image` use, without network access and without docker:
 // a two-layer busybox image in every format the importer reads, and small
-// archives that a correct importer must reject.
+// archives that a correct importer must reject. buildLargeImage() writes an
+// image of about 100 MiB for `pnpm bench`; the command line does not.
 //
 //   node scripts/test-images/build-test-images.mjs OUTDIR
 //
@@ -25,6 +26,7 @@ import {
   sha256Hex,
   writeOciLayout,
 } from './image-formats.mjs';
+import { PAYLOAD_PARTS, payloadBytes, payloadLayerMembers } from './payload-layer.mjs';
 import { directory, file, findMember, flattenLayers, hardLink, packTar, symlink } from './tar-build.mjs';
 
 export const DEFAULT_BUSYBOX_PATH = '/bin/busybox';
@@ -159,9 +161,13 @@ function busyboxUpperLayer() {
   ];
 }
 
-async function buildBusyboxImage(busyboxPath) {
+/**
+ * Builds the busybox image's layers and config. `extraLayers` lists
+ * `{ members, createdBy }` for layers above the two busybox layers.
+ */
+async function buildBusyboxImage(busyboxPath, extraLayers = []) {
   const busybox = readBusybox(busyboxPath);
-  const layerMembers = [busyboxLowerLayer(busybox), busyboxUpperLayer()];
+  const layerMembers = [busyboxLowerLayer(busybox), busyboxUpperLayer(), ...extraLayers.map((layer) => layer.members)];
   const layers = [];
   for (const members of layerMembers) layers.push(await packTar(members));
 
@@ -175,6 +181,7 @@ async function buildBusyboxImage(busyboxPath) {
     history: [
       `build-test-images.mjs: busybox ${busybox.version}, its applet links and base files`,
       'build-test-images.mjs: a whiteout, an opaque directory and a replaced file',
+      ...extraLayers.map((layer) => layer.createdBy),
     ],
   });
 
@@ -226,6 +233,48 @@ export async function buildTestImages(outDir, { busyboxPath = DEFAULT_BUSYBOX_PA
     manifestDigest: oci.manifestDigest,
     diffIds: image.diffIds,
     architecture: image.architecture,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The large image of the import benchmark
+
+const LARGE_REPO_TAG = 'large:latest';
+
+/**
+ * Writes the import benchmark's image into `outDir`: the busybox image with
+ * the payload layer of payload-layer.mjs on top, about 100 MiB in all.
+ * Returns the paths and sizes in bytes of
+ *
+ * - `dockerArchive`: `large-docker.tar`, a classic `docker save` archive
+ *   tagged `large:latest`
+ * - `dockerArchiveGz`: `large-docker.tar.gz`, the same archive compressed
+ *   with gzip at zlib's default level, as `docker save | gzip` writes it
+ *
+ * with `configDigest` (the image id), `layerBytes` (each uncompressed
+ * layer tar, lowest first), `payloadFiles` and `payloadBytes` (the payload
+ * layer's file count and file data).
+ */
+export async function buildLargeImage(outDir, { busyboxPath = DEFAULT_BUSYBOX_PATH } = {}) {
+  mkdirSync(outDir, { recursive: true });
+  const members = payloadLayerMembers();
+  const createdBy = `build-test-images.mjs: ${PAYLOAD_PARTS.map((part) => `${part.count} ${part.content} files of ${part.size} bytes in ${part.dir}`).join(', ')}`;
+  const image = await buildBusyboxImage(busyboxPath, [{ members, createdBy }]);
+
+  const docker = await dockerSaveArchive({ config: image.config, layers: image.layers, repoTag: LARGE_REPO_TAG });
+  const compressed = gzipSync(docker.archive);
+  const paths = { dockerArchive: join(outDir, 'large-docker.tar'), dockerArchiveGz: join(outDir, 'large-docker.tar.gz') };
+  writeFileSync(paths.dockerArchive, docker.archive);
+  writeFileSync(paths.dockerArchiveGz, compressed);
+
+  return {
+    ...paths,
+    dockerArchiveBytes: docker.archive.length,
+    dockerArchiveGzBytes: compressed.length,
+    configDigest: `sha256:${sha256Hex(image.config)}`,
+    layerBytes: image.layers.map((layer) => layer.length),
+    payloadFiles: members.filter((member) => member.type === 'file').length,
+    payloadBytes: payloadBytes(),
   };
 }
 
