@@ -1,4 +1,5 @@
-// A busybox OCI bundle that runs /bin/true under runc, and its cleanup.
+// OCI bundles that run /bin/true under runc, and their cleanup: one with
+// only busybox, and one with a root filesystem from a tarball.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
  * removes. Returns `{ available: true, version, argv, cleanup }`, where
  * `argv()` gives the command line of one run with a fresh container id, or
  * `{ available: false, reason }` when runc, busybox or a test run fails.
+ * The bundle's root filesystem holds only bin/busybox and
+ * bin/true -> busybox.
  */
 export function prepareRunc(scratchDir) {
   const runc = findOnPath('runc');
@@ -22,16 +25,50 @@ export function prepareRunc(scratchDir) {
     return { available: false, reason: 'no statically linked busybox for the root filesystem, apt-get install busybox-static adds it' };
   }
 
+  const fillRootfs = (rootfs) => {
+    const bin = join(rootfs, 'bin');
+    mkdirSync(bin, { recursive: true });
+    copyFileSync(busybox, join(bin, 'busybox'));
+    symlinkSync('busybox', join(bin, 'true'));
+  };
+  return prepareBundle(runc, { dir: join(scratchDir, 'runc'), idPrefix: `m-docker-bench-${process.pid}`, fillRootfs });
+}
+
+/**
+ * Prepares runc like {@link prepareRunc}, with a bundle whose root
+ * filesystem is `rootfsTar` extracted by GNU tar as root, so owners, modes
+ * and links are kept. The root stays writable (`root.readonly` false), as
+ * the overlayfs root of `m-docker run --image` is.
+ */
+export function prepareRuncWithRootfs(scratchDir, rootfsTar) {
+  const runc = findOnPath('runc');
+  if (runc === undefined) return { available: false, reason: 'runc is not installed, apt-get install runc adds it' };
+  const tar = findOnPath('tar');
+  if (tar === undefined) return { available: false, reason: 'tar is not installed, apt-get install tar adds it' };
+
+  const fillRootfs = (rootfs) => {
+    mkdirSync(rootfs, { recursive: true });
+    const extract = spawnSync(tar, ['--extract', '--numeric-owner', '--file', rootfsTar, '--directory', rootfs], { encoding: 'utf8' });
+    if (extract.status !== 0) throw new Error(`tar --extract of ${rootfsTar} failed: ${(extract.stderr || extract.error?.message || '').trim()}`);
+  };
+  const configure = (config) => {
+    config.root.readonly = false;
+  };
+  return prepareBundle(runc, { dir: join(scratchDir, 'runc-rootfs'), idPrefix: `m-docker-bench-${process.pid}-rootfs`, fillRootfs, configure });
+}
+
+// Writes the bundle and its state directory below `dir` and makes one trial
+// run. A state directory of its own keeps `runc list` and `runc delete` to
+// the containers that this bundle's runs created.
+function prepareBundle(runc, { dir, idPrefix, fillRootfs, configure = () => {} }) {
   const version = spawnSync(runc, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() || 'runc (version unknown)';
-  const bundle = join(scratchDir, 'runc-bundle');
-  // A state directory of our own keeps `runc list` and `runc delete` to the
-  // containers this benchmark created.
-  const stateRoot = join(scratchDir, 'runc-state');
-  writeBundle(runc, busybox, bundle);
+  const bundle = join(dir, 'bundle');
+  const stateRoot = join(dir, 'state');
+  fillRootfs(join(bundle, 'rootfs'));
+  writeConfig(runc, bundle, configure);
 
   let sequence = 0;
-  const prefix = `m-docker-bench-${process.pid}`;
-  const argv = () => [runc, '--root', stateRoot, 'run', '--bundle', bundle, `${prefix}-${sequence++}`];
+  const argv = () => [runc, '--root', stateRoot, 'run', '--bundle', bundle, `${idPrefix}-${sequence++}`];
   const cleanup = () => deleteContainers(runc, stateRoot);
 
   const trial = spawnSync(argv()[0], argv().slice(1), { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000 });
@@ -43,14 +80,9 @@ export function prepareRunc(scratchDir) {
   return { available: true, version, argv, cleanup };
 }
 
-// The root filesystem holds only bin/busybox and bin/true -> busybox;
-// config.json comes from `runc spec` with three changes.
-function writeBundle(runc, busybox, bundle) {
-  const bin = join(bundle, 'rootfs', 'bin');
-  mkdirSync(bin, { recursive: true });
-  copyFileSync(busybox, join(bin, 'busybox'));
-  symlinkSync('busybox', join(bin, 'true'));
-
+// config.json comes from `runc spec` with three changes, and then whatever
+// `configure` changes.
+function writeConfig(runc, bundle, configure) {
   const spec = spawnSync(runc, ['spec', '--bundle', bundle], { encoding: 'utf8' });
   if (spec.status !== 0) throw new Error(`runc spec failed: ${spec.stderr.trim()}`);
   const configPath = join(bundle, 'config.json');
@@ -60,6 +92,7 @@ function writeBundle(runc, busybox, bundle) {
   // A relative cgroups path puts the container's cgroups below this
   // process's own cgroup in every hierarchy, never beside it.
   config.linux.cgroupsPath = `m-docker-bench-${process.pid}`;
+  configure(config);
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
 }
 
