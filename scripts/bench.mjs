@@ -3,7 +3,9 @@
 // for three runtime combinations (Bun CLI and init, Node CLI with a Bun
 // init, Node CLI and init) beside runc, unshare(1), `node -e 0` and
 // `bun -e 0`. It also prints the init's own work, the phase timelines, the
-// ipc decoder's throughput and PASS/FAIL lines for the targets.
+// ipc decoder's throughput and PASS/FAIL lines for the targets, and then
+// `m-docker run --image` beside runc on the same root filesystem and the
+// import time of an image of about 100 MiB.
 // docs/benchmarks.md explains each number. A failed target still exits 0,
 // because this is a report. Exit status 1 means it could not measure.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +17,8 @@ import { parseArgs } from 'node:util';
 import { startBackgroundLoad } from './bench/background-load.mjs';
 import { buildBenchmarks } from './bench/benchmarks.mjs';
 import { benchCgroupParent, CGROUP_PARENT_VARIABLE } from './bench/cgroup-parent.mjs';
+import { printImages } from './bench/image-report.mjs';
+import { buildImageBenchmarks, countMounts, leftoverContainers, measureImports, prepareImages } from './bench/images.mjs';
 import { runIpcThroughput } from './bench/ipc-throughput.mjs';
 import { describeMachine, findOnPath } from './bench/machine.mjs';
 import { gnuTimeAvailable, measureLatencies, measureMemory } from './bench/measure.mjs';
@@ -24,6 +28,7 @@ import { prepareRunc } from './bench/runc-bundle.mjs';
 import { COMBINATIONS, checkCombination, loadRuntimePackage, referenceBun } from './bench/runtimes.mjs';
 import { checkTargets } from './bench/targets.mjs';
 import { parseDebugRun, summarizeTimeline } from './bench/timeline.mjs';
+import { PAYLOAD_PARTS } from './test-images/payload-layer.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const LAUNCHER = './m-docker';
@@ -52,10 +57,11 @@ function detectStartupVariables(env = process.env) {
   return { names, suffix: `without ${names.join(', ')}`, strip };
 }
 
-const USAGE = `usage: node scripts/bench.mjs [--runs N] [--rss-runs N]
+const USAGE = `usage: node scripts/bench.mjs [--runs N] [--rss-runs N] [--import-runs N]
 
-  --runs N      measured runs per command, including the debug runs behind the timelines (default 30)
-  --rss-runs N  further runs per command for peak RSS, under GNU time and under strace (default 5)
+  --runs N         measured runs per command, including the debug runs behind the timelines (default 30)
+  --rss-runs N     further runs per command for peak RSS, under GNU time and under strace (default 5)
+  --import-runs N  imports of the 100 MiB image per row, each into a new store (default 5)
 `;
 
 function parseOptions() {
@@ -63,6 +69,7 @@ function parseOptions() {
     options: {
       runs: { type: 'string', default: '30' },
       'rss-runs': { type: 'string', default: '5' },
+      'import-runs': { type: 'string', default: '5' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -72,16 +79,18 @@ function parseOptions() {
   }
   const runs = Number(values.runs);
   const rssRuns = Number(values['rss-runs']);
+  const importRuns = Number(values['import-runs']);
   for (const [name, value] of [
     ['--runs', runs],
     ['--rss-runs', rssRuns],
+    ['--import-runs', importRuns],
   ]) {
     if (!Number.isInteger(value) || value < 1) {
       process.stderr.write(`bench: invalid ${name} value: expected a whole number of runs, at least 1\n${USAGE}`);
       process.exit(2);
     }
   }
-  return { runs, rssRuns };
+  return { runs, rssRuns, importRuns };
 }
 
 function progress(message) {
@@ -154,6 +163,7 @@ async function main() {
   const scratchDir = mkdtempSync(join(tmpdir(), 'm-docker-bench-'));
   cleanupSteps.push(() => rmSync(scratchDir, { recursive: true, force: true }));
   const workDir = mkdtempSync(join(scratchDir, 'cwd-'));
+  const mountsBefore = countMounts();
 
   // Every m-docker run below inherits this relative parent for its cgroup.
   const cgroupParent = await benchCgroupParent(ROOT);
@@ -176,8 +186,16 @@ async function main() {
   const runc = prepareRunc(scratchDir);
   if (runc.available) cleanupSteps.push(runc.cleanup);
 
+  progress('building the test images, importing busybox and preparing its runc bundle');
+  const images = await prepareImages({ root: ROOT, launcher: LAUNCHER, scratchDir, combinations });
+  if (images.runc?.available) cleanupSteps.push(images.runc.cleanup);
+
   const startupVariables = detectStartupVariables();
   const debugRuns = new Map();
+  const recordDebugRun = (key, run) => {
+    if (!debugRuns.has(key)) debugRuns.set(key, []);
+    debugRuns.get(key).push({ wallMs: run.elapsedMs, events: parseDebugRun(run.stderr) });
+  };
   const ffiRuns = new Map();
   const benchmarks = buildBenchmarks({
     root: ROOT,
@@ -190,16 +208,16 @@ async function main() {
     runc,
     workDir,
     startupVariables,
-    onDebugRun: (key, run) => {
-      if (!debugRuns.has(key)) debugRuns.set(key, []);
-      debugRuns.get(key).push({ wallMs: run.elapsedMs, events: parseDebugRun(run.stderr) });
-    },
+    onDebugRun: recordDebugRun,
     onFfiRun: (runtime, run) => {
       if (!ffiRuns.has(runtime)) ffiRuns.set(runtime, []);
       ffiRuns.get(runtime).push(parseFfiTimes(run.stderr));
     },
   });
-  const all = [...benchmarks.main, ...benchmarks.components, ...benchmarks.debug];
+  const imageBenchmarks = images.available
+    ? buildImageBenchmarks({ root: ROOT, launcher: LAUNCHER, combinations, images, onDebugRun: recordDebugRun })
+    : { latency: [], debug: [] };
+  const all = [...benchmarks.main, ...benchmarks.components, ...benchmarks.debug, ...imageBenchmarks.latency, ...imageBenchmarks.debug];
   progress(`measuring latency: ${all.length} commands, 1 warm-up + ${options.runs} runs each, interleaved`);
   const latencies = await measureLatencies(all, options.runs);
   const memory = await measureMemoryIfPossible({ benchmarks, runs: options.rssRuns, scratchDir });
@@ -207,6 +225,12 @@ async function main() {
 
   progress('running the ipc throughput benchmark');
   const throughput = runIpcThroughput(ROOT);
+
+  let imports;
+  if (images.available) {
+    progress(`timing image import: ${options.importRuns} runs per row, each into a new store`);
+    imports = await measureImports({ root: ROOT, launcher: LAUNCHER, combinations, large: images.large, scratchDir, runs: options.importRuns });
+  }
 
   printMachine({
     machine,
@@ -224,6 +248,18 @@ async function main() {
   printTimelines({ combinations, timelines, runs: options.runs, startupVariables });
   printThroughput(throughput);
   printTargets(checkTargets({ combinations, skipped, latencies, timelines, throughput, startupVariables, runc }));
+  printImages({
+    images,
+    payloadParts: PAYLOAD_PARTS,
+    combinations,
+    latencies,
+    timelines,
+    imports,
+    mainRunc: runc,
+    runs: options.runs,
+    mounts: { before: mountsBefore, after: countMounts() },
+    leftovers: images.available ? leftoverContainers(images.runStore) : [],
+  });
 }
 
 try {

@@ -187,6 +187,18 @@ export function printTimelines({ combinations, timelines, runs, startupVariables
   console.log(`2. The init's work and the phase timeline (${runs} runs of ./m-docker --debug run /bin/true per column, in the same rounds)`);
   console.log(`   columns: CLI runtime/init runtime${startupVariables ? `; * ${startupVariables.suffix}` : ''}`);
 
+  console.log(indent(formatTimeline(columns, timelines)));
+  console.log("   Times are ms since the CLI's time origin (its performance.now() = 0, shortly after its execve). The init's");
+  console.log("   events are moved onto that clock by the ready/start exchange. n/a: no run could place that init event.");
+  console.log('');
+}
+
+/**
+ * Lays out the timelines side by side: initMs, the wall clock and the median
+ * time of every event. `columns` lists `{ key, title }`, where `key` is a
+ * key of the `timelines` Map.
+ */
+export function formatTimeline(columns, timelines) {
   const cells = (pick) => columns.map((column) => pick(timelines.get(column.key)));
   const rows = [
     ['initMs, median', ...cells((timeline) => ms(timeline.initMs?.median))],
@@ -224,10 +236,7 @@ export function printTimelines({ combinations, timelines, runs, startupVariables
   }
 
   const tableColumns = [{ title: '', align: 'left' }, ...columns.map((column) => ({ title: column.title, align: 'right' }))];
-  console.log(indent(table(tableColumns, rows)));
-  console.log("   Times are ms since the CLI's time origin (its performance.now() = 0, shortly after its execve). The init's");
-  console.log("   events are moved onto that clock by the ready/start exchange. n/a: no run could place that init event.");
-  console.log('');
+  return table(tableColumns, rows);
 }
 
 /** Prints section 3, the ipc throughput table, or why it was skipped. */
