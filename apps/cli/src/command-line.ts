@@ -70,6 +70,8 @@ Commands:
   image ls                           list imported images
   image rm IMAGE...                  remove images
   volume create|ls|rm                manage named volumes
+  ps [-a]                            list containers that have a root file system of their own
+  rm [-f] CONTAINER...               remove such containers and their writable layers
 
 docker's spellings work too: load -i FILE, import FILE [NAME[:TAG]], images, rmi.
 Run 'm-docker COMMAND --help' for a command's options and examples.

@@ -36,7 +36,9 @@ export function parseOptions(options: readonly OptionSpec[], argv: readonly stri
     const option = /'(--?[^']+)'/.exec(message)?.[1];
     const globals = context.globalOptions ?? [];
     if (globals.some((global) => global.name === option || hasAlias(global, option))) {
-      throw new CliError(`${option} is an option of m-docker itself: put it before 'run', as in 'm-docker ${option} run ...'`);
+      const spec = globals.find((global) => global.name === option || hasAlias(global, option));
+      const example = spec?.value === undefined ? option : `${option} ${spec.value}`;
+      throw new CliError(`${option} is an option of m-docker itself: put it before 'run', as in 'm-docker ${example} run ...'`);
     }
     throw new CliError(`${message}: see '${context.helpCommand}'`, undefined, { cause: error });
   }

@@ -12,7 +12,9 @@ export type StoreCommand =
   | { kind: 'image-rm'; references: string[]; force: boolean }
   | { kind: 'volume-create'; name?: string }
   | { kind: 'volume-ls'; quiet: boolean }
-  | { kind: 'volume-rm'; names: string[]; force: boolean };
+  | { kind: 'volume-rm'; names: string[]; force: boolean }
+  | { kind: 'container-ls'; all: boolean; quiet: boolean }
+  | { kind: 'container-rm'; ids: string[]; force: boolean; volumes: boolean };
 
 type Parsed = StoreCommand | { kind: 'help'; text: string };
 
@@ -28,6 +30,16 @@ const LOAD_OPTIONS = [
 const LIST_OPTIONS = [QUIET, HELP] as const satisfies readonly OptionSpec[];
 const REMOVE_IMAGE_OPTIONS = [
   { name: '--force', alias: '-f', help: 'remove the image although stopped containers were made from it' },
+  HELP,
+] as const satisfies readonly OptionSpec[];
+const PS_OPTIONS = [
+  { name: '--all', alias: '-a', help: 'list exited containers too' },
+  { name: '--quiet', alias: '-q', help: 'print only the ids' },
+  HELP,
+] as const satisfies readonly OptionSpec[];
+const REMOVE_CONTAINER_OPTIONS = [
+  { name: '--force', alias: '-f', help: 'kill a running container first' },
+  { name: '--volumes', alias: '-v', help: 'remove its anonymous volumes too' },
   HELP,
 ] as const satisfies readonly OptionSpec[];
 const REMOVE_VOLUME_OPTIONS = [
@@ -65,6 +77,25 @@ Options:
 ${formatOptions(REMOVE_IMAGE_OPTIONS)}
 `;
 
+const PS_HELP = `Usage: m-docker ps [OPTIONS]
+
+List the containers that have a root file system of their own (run with
+--image or --rootfs): running ones, or all with -a. A container kept
+without --rm stays listed as exited until 'm-docker rm' removes it.
+
+Options:
+${formatOptions(PS_OPTIONS)}
+`;
+
+const RM_HELP = `Usage: m-docker rm [OPTIONS] CONTAINER...
+
+Remove containers by id or unique id prefix: their writable layer and
+record. A running container is refused without -f.
+
+Options:
+${formatOptions(REMOVE_CONTAINER_OPTIONS)}
+`;
+
 const VOLUME_HELP = `Usage: m-docker volume create [NAME]
        m-docker volume ls [-q]
        m-docker volume rm [-f] NAME...
@@ -89,6 +120,10 @@ export function parseStoreCommand(command: string, argv: readonly string[], glob
       return parseImageRemove(argv, globals);
     case 'volume':
       return parseVolumeSubcommand(sub, rest, globals);
+    case 'ps':
+      return parseContainerList(argv, globals);
+    case 'rm':
+      return parseContainerRemove(argv, globals);
     default:
       throw new CliError(`unknown command '${command}': see 'm-docker --help'`);
   }
@@ -163,6 +198,20 @@ function parseVolumeSubcommand(sub: string, argv: readonly string[], globals: re
     return { kind: 'volume-rm', names: parsed._, force: parsed['--force'] === true };
   }
   throw new CliError(`unknown command 'volume ${sub}': use volume create, volume ls or volume rm`);
+}
+
+function parseContainerList(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  const parsed = parseOptions(PS_OPTIONS, argv, { helpCommand: 'm-docker ps --help', globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: PS_HELP };
+  rejectExtra(parsed._, 'm-docker ps --help');
+  return { kind: 'container-ls', all: parsed['--all'] === true, quiet: parsed['--quiet'] === true };
+}
+
+function parseContainerRemove(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  const parsed = parseOptions(REMOVE_CONTAINER_OPTIONS, argv, { helpCommand: 'm-docker rm --help', globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: RM_HELP };
+  if (parsed._.length === 0) throw new CliError("missing CONTAINER: give the containers to remove: see 'm-docker rm --help'");
+  return { kind: 'container-rm', ids: parsed._, force: parsed['--force'] === true, volumes: parsed['--volumes'] === true };
 }
 
 function rejectExtra(extra: readonly string[], helpCommand: string): void {

@@ -3,7 +3,8 @@ import { writeSync } from 'node:fs';
 import type { Logger } from '@m-docker/log';
 
 import { CliError } from './cli-error.js';
-import { removeStaleContainers } from './store/containers.js';
+import { printContainers, removeContainers } from './store/container-commands.js';
+import { cleanStaleState } from './store/stale.js';
 import { ensureVolume, listVolumes, removeVolume, volumesDir } from './store/volumes.js';
 import type { StoreCommand } from './store-command-line.js';
 
@@ -16,8 +17,7 @@ const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /** Runs `command` against the store at `root`; returns the exit status. */
 export async function runStoreCommand(command: StoreCommand, root: string, log: Logger): Promise<number> {
   requireRoot();
-  const removed = removeStaleContainers(root);
-  if (removed.length > 0) log.info('removed containers of killed runs', { ids: removed.map((id) => id.slice(0, 12)).join(',') });
+  cleanStaleState(root, log);
 
   switch (command.kind) {
     case 'volume-create':
@@ -25,10 +25,12 @@ export async function runStoreCommand(command: StoreCommand, root: string, log: 
     case 'volume-ls':
       return printVolumes(root, command.quiet);
     case 'volume-rm':
-      for (const name of command.names) {
-        removeVolume(root, name, command.force);
-        print(`${name}\n`);
-      }
+      return removeVolumes(root, command.names, command.force);
+    case 'container-ls':
+      printContainers(root, command.all, command.quiet);
+      return 0;
+    case 'container-rm':
+      await removeContainers(root, command.ids, command.force, command.volumes);
       return 0;
     default: {
       const { runImageCommand } = await import('./image-command-runner.js');
@@ -47,6 +49,24 @@ function createVolume(root: string, name: string | undefined): number {
   ensureVolume(root, volumeName);
   print(`${volumeName}\n`);
   return 0;
+}
+
+// Tries every name, as docker does; -f skips volumes that do not exist.
+function removeVolumes(root: string, names: readonly string[], force: boolean): number {
+  let status = 0;
+  const existing = new Set(listVolumes(root).map((volume) => volume.name));
+  for (const name of names) {
+    if (force && !existing.has(name)) continue;
+    try {
+      removeVolume(root, name, force);
+      print(`${name}\n`);
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      writeSync(2, `m-docker: ${error.message}\n`);
+      status = 1;
+    }
+  }
+  return status;
 }
 
 function printVolumes(root: string, quiet: boolean): number {

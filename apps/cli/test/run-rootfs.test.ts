@@ -3,7 +3,17 @@ import { join } from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { HAS_BUSYBOX, hostMounts, killStartedCli, listTree, makeTempDir, NOT_ROOT, runCli, writeBusyboxRootfs } from './helpers.js';
+import {
+  HAS_BUSYBOX,
+  hostMounts,
+  killStartedCli,
+  listTree,
+  makeTempDir,
+  NOT_ROOT,
+  runCli,
+  waitFor,
+  writeBusyboxRootfs,
+} from './helpers.js';
 
 // `run --rootfs DIR`: the container gets an overlay over DIR, its own
 // /etc files, volumes and a user. Every test uses its own store root (--root),
@@ -144,6 +154,13 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('run --rootfs (root only; needs /bin/b
     expect(result.stdout.toString()).toBe('/work/dir\ntouch: /new: Read-only file system\nstatus=1\ntmpfs-ok\n');
   });
 
+  it('tmpfs is noexec unless exec is given', async () => {
+    const store = newStore();
+    const result = await run(store, ['--rm', '--rootfs', rootfs, '--tmpfs', '/a', '--tmpfs', '/b:exec,size=2m', 'grep', 'tmpfs /[ab] ', '/proc/mounts']);
+
+    expect(result.stdout.toString()).toBe('tmpfs /a tmpfs rw,nosuid,nodev,noexec,relatime 0 0\ntmpfs /b tmpfs rw,nosuid,nodev,relatime,size=2048k 0 0\n');
+  });
+
   it('shm-size sets the size of /dev/shm', async () => {
     const store = newStore();
     const result = await run(store, ['--rm', '--rootfs', rootfs, '--shm-size', '16m', 'grep', '/dev/shm', '/proc/mounts']);
@@ -181,7 +198,13 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('run --rootfs rejections (root only; n
     [['-v', '/tmp:/', 'true'], "a mount cannot replace the container's root directory /"],
     [['-v', 'x:/data', 'true'], 'is neither an absolute host path nor a volume name'],
     [['-v', '/tmp:/data', '-v', '/tmp:/data', 'true'], 'duplicate mount point /data'],
-    [['--tmpfs', '/t:noexec', 'true'], 'invalid --tmpfs "/t:noexec": unknown option "noexec"'],
+    [['--tmpfs', '/t:nosuchopt', 'true'], 'invalid --tmpfs "/t:nosuchopt": unknown option "nosuchopt"'],
+    [['--tmpfs', '/t:size=abc', 'true'], 'invalid --tmpfs "/t:size=abc": invalid value "abc" for size: see tmpfs(5)'],
+    [['--tmpfs', '/t:mode=999', 'true'], 'invalid value "999" for mode'],
+    [['--tmpfs', '/proc', 'true'], 'cannot mount on /proc: /proc belongs to the container\'s PID namespace'],
+    [['-v', '/tmp:/proc/sys', 'true'], 'cannot mount on /proc/sys'],
+    [['--rootfs', '/etc/passwd', 'true'], 'invalid --rootfs "/etc/passwd": not a directory'],
+    [['--rootfs', '', 'true'], 'invalid --rootfs "": the value is empty'],
     [['--shm-size', '12q', 'true'], 'invalid --shm-size "12q"'],
     [['--shm-size', '0', 'true'], 'invalid --shm-size "0"'],
   ])('run %j is rejected', async (args, message) => {
@@ -204,6 +227,20 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('run --rootfs rejections (root only; n
 
     expect(result.status).toBe(125);
     expect(result.stderr).toContain(message);
+  });
+
+  it('empty --root is rejected', async () => {
+    const result = await runCli(['--root', '', 'volume', 'ls']);
+
+    expect(result.status).toBe(125);
+    expect(result.stderr).toBe('m-docker: invalid --root "": the value is empty: give the store\'s directory or leave --root out\n');
+  });
+
+  it('--root after run names its value', async () => {
+    const result = await runCli(['run', '--root', '/tmp/x', 'true']);
+
+    expect(result.status).toBe(125);
+    expect(result.stderr).toContain("put it before 'run', as in 'm-docker --root DIR run ...'");
   });
 
   it('unknown user fails and removes the container', async () => {
@@ -235,5 +272,91 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('run --rootfs rejections (root only; n
     expect(refused.stderr).toMatch(/^m-docker: volume "busy" is in use by container [0-9a-f]{12}: remove the container first\n$/);
     expect(forced.status).toBe(0);
     expect(existsSync(join(store, 'volumes', 'busy'))).toBe(false);
+  });
+});
+
+describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('ps and rm (root only; needs /bin/busybox)', () => {
+  it('kept container is listed and removed', async () => {
+    const store = newStore();
+    await run(store, ['--rootfs', rootfs, '-v', '/anon', 'sh', '-c', 'exit 4']);
+    const [id] = containerIds(store) as [string];
+    const [anonymous] = readdirSync(join(store, 'volumes'));
+
+    const running = await runCli(['--root', store, 'ps', '-q']);
+    const all = await runCli(['--root', store, 'ps', '-a']);
+    const removed = await runCli(['--root', store, 'rm', '-v', id.slice(0, 5)]);
+
+    expect(running.stdout.toString()).toBe('');
+    expect(all.stdout.toString()).toMatch(new RegExp(`^${id.slice(0, 12)} +${rootfs} +sh -c "exit 4" +\\S+ +Exited \\(4\\)`, 'm'));
+    expect(removed.status).toBe(0);
+    expect(removed.stdout.toString()).toBe(`${id.slice(0, 5)}\n`);
+    expect(containerIds(store)).toEqual([]);
+    expect(existsSync(join(store, 'volumes', anonymous as string))).toBe(false);
+  });
+
+  it('running container needs rm -f', async () => {
+    const store = newStore();
+    let up = false;
+    const started = runCli(['--root', store, 'run', '--rootfs', rootfs, 'sh', '-c', 'echo up; sleep 100'], {
+      onSpawn: (child) =>
+        child.stdout?.once('data', () => {
+          up = true;
+        }),
+    });
+    await waitFor(() => up, 'the container to print up');
+    const [id] = containerIds(store) as [string];
+    const listed = await runCli(['--root', store, 'ps', '-q']);
+    const refused = await runCli(['--root', store, 'rm', id]);
+    const forced = await runCli(['--root', store, 'rm', '-f', id]);
+    const ended = await started;
+
+    expect(listed.stdout.toString()).toBe(`${id.slice(0, 12)}\n`);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`container ${id.slice(0, 12)} is running: stop it first, or remove it with rm -f`);
+    expect(forced.status).toBe(0);
+    expect(ended.signal).toBe('SIGKILL');
+    expect(containerIds(store)).toEqual([]);
+  });
+
+  it('rm of unknown and ambiguous ids fails', async () => {
+    const store = newStore();
+    await run(store, ['--rootfs', rootfs, 'true']);
+    await run(store, ['--rootfs', rootfs, 'true']);
+
+    const unknown = await runCli(['--root', store, 'rm', 'zzz']);
+    const ambiguous = await runCli(['--root', store, 'rm', '']);
+
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toContain('no such container: "zzz"');
+    expect(ambiguous.status).toBe(1);
+    expect(containerIds(store)).toHaveLength(2);
+  });
+
+  it('killed --rm run loses its anonymous volumes', async () => {
+    const store = newStore();
+    const killed = await runCli(['--root', store, 'run', '--rm', '--rootfs', rootfs, '-v', '/anon', '-v', 'named:/named', 'sh', '-c', 'echo up; sleep 100'], {
+      onSpawn: (child) => child.stdout?.once('data', () => child.kill('SIGKILL')),
+    });
+    const volumesBefore = readdirSync(join(store, 'volumes')).sort();
+
+    const next = await runCli(['--root', store, 'volume', 'ls', '-q']);
+
+    expect(killed.signal).toBe('SIGKILL');
+    expect(volumesBefore).toHaveLength(2);
+    expect(next.stdout.toString()).toBe('named\n');
+    expect(containerIds(store)).toEqual([]);
+  });
+
+  it('volume rm tries every name', async () => {
+    const store = newStore();
+    await runCli(['--root', store, 'volume', 'create', 'second']);
+
+    const partly = await runCli(['--root', store, 'volume', 'rm', 'missing', 'second']);
+    const forced = await runCli(['--root', store, 'volume', 'rm', '-f', 'missing']);
+
+    expect(partly.status).toBe(1);
+    expect(partly.stderr).toBe('m-docker: volume "missing" not found: see \'m-docker volume ls\'\n');
+    expect(partly.stdout.toString()).toBe('second\n');
+    expect(forced.status).toBe(0);
   });
 });

@@ -107,7 +107,9 @@ async function inspectInput(source: string): Promise<{ directory: boolean; size:
     return { directory: stats.isDirectory(), size: stats.size };
   } catch (error) {
     if (ImageError.isInstance(error)) throw error;
-    throw new ImageError('READ_FAILED', `cannot read ${source}: ${(error as Error).message}`, { path: source, cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file or directory: check the path' : (error as Error).message;
+    throw new ImageError('READ_FAILED', `cannot read ${source}: ${reason}`, { path: source, cause: error });
   }
 }
 

@@ -134,7 +134,8 @@ function mountEntry(target: string, entry: MountConfig): void {
   const path = resolveInRoot(target, entry.destination);
   if (entry.type === 'tmpfs') {
     makeDirectories(target, path);
-    mount('tmpfs', path, 'tmpfs', MS_NOSUID | MS_NODEV | (entry.readonly ? MS_RDONLY : 0), entry.data || null);
+    const { flags, data } = splitMountOptions(entry.data);
+    mount('tmpfs', path, 'tmpfs', flags | (entry.readonly ? MS_RDONLY : 0), data);
     return;
   }
 
@@ -143,6 +144,22 @@ function mountEntry(target: string, entry: MountConfig): void {
   mount(entry.source, path, null, MS_BIND | MS_REC);
   // A bind mount takes its read-only flag only from a remount.
   if (entry.readonly) mount(null, path, null, MS_BIND | MS_REMOUNT | MS_RDONLY);
+}
+
+/** Flag words that a tmpfs mount's data may contain, as mount(8) spells them. */
+const FLAG_WORDS: Record<string, number> = { noexec: MS_NOEXEC, nosuid: MS_NOSUID, nodev: MS_NODEV };
+
+// Splits `noexec,nosuid,size=64m` into the mount flags and the data that
+// mount(2) passes to the file system.
+function splitMountOptions(options: string): { flags: number; data: string | null } {
+  let flags = 0;
+  const data: string[] = [];
+  for (const option of options.split(',').filter(Boolean)) {
+    const flag = FLAG_WORDS[option];
+    if (flag === undefined) data.push(option);
+    else flags |= flag;
+  }
+  return { flags, data: data.length === 0 ? null : data.join(',') };
 }
 
 // pivot_root(".", ".") stacks the old root on top of the new one at "/",

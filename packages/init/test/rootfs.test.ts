@@ -177,8 +177,17 @@ describe.skipIf(!canRun)(`init root file system (${REASON})`, () => {
       mounts: [{ type: 'tmpfs', source: 'tmpfs', destination: '/scratch', readonly: false, data: 'size=1m,mode=1777' }],
     });
 
-    expect(output).toMatch(/^tmpfs \/scratch tmpfs rw,nosuid,nodev,\S*size=1024k/m);
+    expect(output).toMatch(/^tmpfs \/scratch tmpfs rw,relatime,size=1024k/m);
     expect(output).toContain('ok\n');
+  });
+
+  it('tmpfs flag words become mount flags', async () => {
+    const output = await runCommand(['/bin/cat', '/proc/mounts'], {
+      root: makeRoot(),
+      mounts: [{ type: 'tmpfs', source: 'tmpfs', destination: '/scratch', readonly: true, data: 'noexec,nosuid,nodev,size=1m' }],
+    });
+
+    expect(output).toMatch(/^tmpfs \/scratch tmpfs ro,nosuid,nodev,noexec,relatime,size=1024k/m);
   });
 
   it('symlinked destination stays inside the root', async () => {

@@ -37,7 +37,11 @@ export interface MountConfig {
   /** Absolute path inside the container, resolved inside its root. */
   destination: string;
   readonly: boolean;
-  /** mount(2) data for `tmpfs`, such as `size=65536k,mode=1777`; '' for `bind`. */
+  /**
+   * Options for `tmpfs`, such as `noexec,nosuid,size=65536k,mode=1777`:
+   * the words noexec, nosuid and nodev are mount flags, the rest is mount(2)
+   * data. '' for `bind`.
+   */
   data: string;
 }
 

@@ -72,6 +72,13 @@ export function validateRequest(request: RunRequest, hostname: string): void {
   if (request.command === '') {
     throw new CliError('invalid command "": the command name is empty: give the program to run after the options');
   }
+  for (const [value, option] of [
+    [request.rootfs, '--rootfs'],
+    [request.image, '--image'],
+    [request.user, '-u'],
+  ] as const) {
+    if (value === '') throw new CliError(`invalid ${option} "": the value is empty: give a value or leave ${option} out`);
+  }
   if (request.image !== undefined && request.rootfs !== undefined) {
     throw new CliError('--image and --rootfs both choose the root file system: give only one of them');
   }

@@ -5,14 +5,9 @@ import type { MountConfig } from '@m-docker/ipc';
 import type { Logger } from '@m-docker/log';
 
 import { CliError } from '../cli-error.js';
-import {
-  type ContainerRecord,
-  createContainer,
-  finishContainer,
-  removeContainer,
-  removeStaleContainers,
-} from '../store/containers.js';
+import { type ContainerRecord, createContainer, finishContainer, removeContainer } from '../store/containers.js';
 import { ownIdentity } from '../store/process-identity.js';
+import { cleanStaleState } from '../store/stale.js';
 import { ensureVolume, removeAnonymousVolumes } from '../store/volumes.js';
 import type { RootSettings, RunRequest } from './container-config.js';
 import { writeEtcFiles } from './etc-files.js';
@@ -50,8 +45,7 @@ export async function prepareRoot(request: RunRequest, id: string, hostname: str
   const argv = await commandLine(request, source.config);
   for (const dir of source.lowerDirs) checkLayerPath(dir);
 
-  const removed = removeStaleContainers(request.root);
-  if (removed.length > 0) log.info('removed containers of killed runs', { ids: removed.map((item) => item.slice(0, 12)).join(',') });
+  cleanStaleState(request.root, log);
 
   // Anonymous volumes get random names, as in docker.
   const volumeNames = volumes.map(volumeName);
@@ -120,14 +114,17 @@ interface RootSource {
 
 function openRootfs(dir: string): RootSource {
   const absolute = dir.startsWith('/') ? dir : `${process.cwd()}/${dir}`;
-  let isDirectory = false;
+  let kind: 'missing' | 'directory' | 'other' = 'missing';
   try {
-    isDirectory = statSync(absolute).isDirectory();
+    kind = statSync(absolute).isDirectory() ? 'directory' : 'other';
   } catch {
-    // Reported below.
+    // Reported below as missing.
   }
-  if (!isDirectory) {
+  if (kind === 'missing') {
     throw new CliError(`invalid --rootfs ${JSON.stringify(dir)}: no such directory: give a directory that holds a root file system`);
+  }
+  if (kind === 'other') {
+    throw new CliError(`invalid --rootfs ${JSON.stringify(dir)}: not a directory: give a directory that holds a root file system, or import a tarball with 'm-docker image import'`);
   }
   return { imageId: null, name: absolute, lowerDirs: [absolute], config: {} };
 }
@@ -144,7 +141,8 @@ async function commandLine(request: RunRequest, config: ImageRunConfig): Promise
   } catch (error) {
     if (!ImageError.isInstance(error)) throw error;
     const what = request.image === undefined ? `--rootfs ${request.rootfs}` : `image ${request.image}`;
-    throw new CliError(`no command to run: ${what} has no Entrypoint or Cmd: give COMMAND after the options`, undefined, { cause: error });
+    const reason = request.entrypoint === '' ? "--entrypoint '' cleared the entrypoint and the image's Cmd" : `${what} has no Entrypoint or Cmd`;
+    throw new CliError(`no command to run: ${reason}: give COMMAND after the options`, undefined, { cause: error });
   }
 }
 

@@ -21,13 +21,30 @@ const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /** Options of -v that change nothing here: SELinux labels (z, Z) and nocopy. Accepted so that docker command lines work. */
 const IGNORED_VOLUME_OPTIONS = new Set(['z', 'Z', 'nocopy']);
 
-/** tmpfs(5) mount options that --tmpfs passes on to the kernel. */
-const TMPFS_DATA_OPTIONS = new Set(['size', 'mode', 'uid', 'gid', 'nr_inodes', 'nr_blocks']);
+/** tmpfs(5) mount options that --tmpfs passes on to the kernel, with the values each accepts. */
+const TMPFS_DATA_OPTIONS: Record<string, RegExp> = {
+  size: /^\d+[kmg%]?$/i,
+  mode: /^[0-7]{3,4}$/,
+  uid: /^\d+$/,
+  gid: /^\d+$/,
+  nr_inodes: /^\d+[kmg]?$/i,
+  nr_blocks: /^\d+[kmg]?$/i,
+};
+
+/** Mount flags that --tmpfs takes, each with its opposite. docker mounts a tmpfs noexec, nosuid and nodev unless told otherwise. */
+const TMPFS_FLAGS: Record<string, [string, boolean]> = {
+  noexec: ['noexec', true],
+  exec: ['noexec', false],
+  nosuid: ['nosuid', true],
+  suid: ['nosuid', false],
+  nodev: ['nodev', true],
+  dev: ['nodev', false],
+};
 
 /** docker's default size of /dev/shm: 64 MiB. */
 export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
 
 /** Parses one -v value; `cwd` resolves host paths that start with `.`. */
 export function parseVolume(value: string, cwd: string): VolumeSpec {
@@ -56,34 +73,52 @@ export function parseVolume(value: string, cwd: string): VolumeSpec {
   return { kind: 'named', name: source, destination, readonly };
 }
 
-/** Parses one --tmpfs value into a mount. */
+/**
+ * Parses one --tmpfs value into a mount. Its `data` holds the tmpfs options
+ * and the flag words noexec, nosuid and nodev that are in force, which the
+ * init turns into mount flags.
+ */
 export function parseTmpfs(value: string): MountConfig {
   const colon = value.indexOf(':');
   const destination = checkDestination(colon === -1 ? value : value.slice(0, colon), value, '--tmpfs');
   const options = colon === -1 ? [] : value.slice(colon + 1).split(',');
 
   let readonly = false;
+  const flags = new Map<string, boolean>([
+    ['noexec', true],
+    ['nosuid', true],
+    ['nodev', true],
+  ]);
   const data: string[] = [];
   for (const option of options) {
-    const name = option.split('=')[0] as string;
-    if (option === 'ro' || option === 'rw') readonly = option === 'ro';
-    else if (option === 'exec' || option === 'nosuid' || option === 'nodev') continue;
-    else if (TMPFS_DATA_OPTIONS.has(name) && option.includes('=')) data.push(option);
-    else {
+    const [name = '', optionValue] = option.split('=', 2);
+    const flag = TMPFS_FLAGS[option];
+    const pattern = TMPFS_DATA_OPTIONS[name];
+    if (option === 'ro' || option === 'rw') {
+      readonly = option === 'ro';
+    } else if (flag !== undefined) {
+      flags.set(flag[0], flag[1]);
+    } else if (pattern !== undefined && optionValue !== undefined) {
+      if (!pattern.test(optionValue)) {
+        throw new CliError(`invalid --tmpfs ${JSON.stringify(value)}: invalid value ${JSON.stringify(optionValue)} for ${name}: see tmpfs(5)`);
+      }
+      data.push(option);
+    } else {
       throw new CliError(
-        `invalid --tmpfs ${JSON.stringify(value)}: unknown option ${JSON.stringify(option)}: use ro, rw, size=, mode=, uid=, gid=, nr_inodes= or nr_blocks=`,
+        `invalid --tmpfs ${JSON.stringify(value)}: unknown option ${JSON.stringify(option)}: use ro, rw, exec, noexec, suid, nosuid, dev, nodev, size=, mode=, uid=, gid=, nr_inodes= or nr_blocks=`,
       );
     }
   }
-  return { type: 'tmpfs', source: 'tmpfs', destination, readonly, data: data.join(',') };
+  const flagWords = [...flags].filter(([, on]) => on).map(([word]) => word);
+  return { type: 'tmpfs', source: 'tmpfs', destination, readonly, data: [...flagWords, ...data].join(',') };
 }
 
-/** Parses a size such as `64m` or `1g` into bytes (units b, k, m, g, multiples of 1024), as docker's --shm-size does. */
+/** Parses a size such as `64m` or `1g` into bytes (units b, k, m, g, t, p, multiples of 1024), as docker's --shm-size does. */
 export function parseByteSize(value: string, option: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$/i.exec(value.trim());
+  const match = /^(\d+(?:\.\d+)?)\s*([bkmgtp]?)b?$/i.exec(value.trim());
   const bytes = match === null ? Number.NaN : Math.floor(Number(match[1]) * (UNITS[(match[2] as string).toLowerCase()] ?? Number.NaN));
   if (!Number.isSafeInteger(bytes) || bytes <= 0) {
-    throw new CliError(`invalid ${option} ${JSON.stringify(value)}: expected a positive size with an optional unit b, k, m or g, such as 64m`);
+    throw new CliError(`invalid ${option} ${JSON.stringify(value)}: expected a positive size with an optional unit b, k, m, g, t or p, such as 64m`);
   }
   return bytes;
 }
@@ -119,6 +154,11 @@ function checkDestination(path: string, value: string, option: string): string {
   const normalized = normalize(path);
   if (normalized === '/') {
     throw new CliError(`invalid ${option} ${JSON.stringify(value)}: a mount cannot replace the container's root directory /`);
+  }
+  if (normalized === '/proc' || normalized.startsWith('/proc/')) {
+    throw new CliError(
+      `invalid ${option} ${JSON.stringify(value)}: cannot mount on ${normalized}: /proc belongs to the container's PID namespace: choose another path`,
+    );
   }
   return normalized;
 }

@@ -119,7 +119,7 @@ async function rejectImageName(request: RunRequest): Promise<void> {
   const references = await imageReferences(request.root);
   if (references.includes(command) || references.includes(`${command}:latest`)) {
     throw new CliError(
-      `${JSON.stringify(command)} is an imported image, and m-docker runs images only with --image: did you mean --image ${command}? (To run the host's program, give its path, such as /usr/bin/${command}.)`,
+      `${JSON.stringify(command)} is an imported image, and m-docker runs images only with --image: did you mean --image ${command}? (To run the host's program, give its path, such as /usr/bin/${command.split(':')[0]}.)`,
     );
   }
 }

@@ -111,10 +111,10 @@ export function containersUsingImage(root: string, imageId: string): string[] {
 /**
  * Removes what killed runs left: the directories of --rm containers whose
  * CLI is gone, and directories without a record older than a minute.
- * Returns the removed ids.
+ * Returns the removed containers, with the record when there was one.
  */
-export function removeStaleContainers(root: string): string[] {
-  const removed: string[] = [];
+export function removeStaleContainers(root: string): { id: string; record?: ContainerRecord }[] {
+  const removed: { id: string; record?: ContainerRecord }[] = [];
   for (const id of readDirectory(containersDir(root))) {
     const dir = `${containersDir(root)}/${id}`;
     const record = readRecord(dir);
@@ -124,7 +124,7 @@ export function removeStaleContainers(root: string): string[] {
         : record.autoRemove && record.finished === undefined && !isRunning(record.owner);
     if (!stale) continue;
     removeContainer(root, id);
-    removed.push(id);
+    removed.push(record === undefined ? { id } : { id, record });
   }
   return removed;
 }
