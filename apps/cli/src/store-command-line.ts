@@ -21,10 +21,11 @@ type Parsed = StoreCommand | { kind: 'help'; text: string };
 const HELP = { name: '--help', alias: '-h', help: 'print this help and exit' } as const;
 const QUIET = { name: '--quiet', alias: '-q', help: 'print only ids or names' } as const;
 
-const IMPORT_OPTIONS = [QUIET, HELP] as const satisfies readonly OptionSpec[];
+const NO_PROGRESS = { name: '--quiet', alias: '-q', help: 'show no progress bar' } as const;
+const IMPORT_OPTIONS = [NO_PROGRESS, HELP] as const satisfies readonly OptionSpec[];
 const LOAD_OPTIONS = [
   { name: '--input', alias: '-i', value: 'FILE', help: 'the archive to import' },
-  QUIET,
+  NO_PROGRESS,
   HELP,
 ] as const satisfies readonly OptionSpec[];
 const LIST_OPTIONS = [QUIET, HELP] as const satisfies readonly OptionSpec[];
