@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 
 // USER_HZ, the unit of /proc/stat and /proc/PID/stat. Linux fixes it at 100
 // on x86-64 and arm64, the fallback when getconf cannot run.
-function readTicksPerSecond() {
+export function readTicksPerSecond() {
   const ticks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim());
   return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
 }

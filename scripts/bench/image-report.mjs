@@ -109,20 +109,27 @@ function printImports({ images, payloadParts, imports }) {
   for (const part of payloadParts) console.log(`     ${describePart(part)}`);
   console.log(`   large-docker.tar.gz: ${(large.dockerArchiveGzBytes / MIB).toFixed(1)} MiB, gzip at zlib's default level.`);
   console.log('   MiB/s: the uncompressed docker save archive (for the tar floor, the three layer tars) over the median time.');
+  console.log("   user, sys: median CPU seconds of the command and its children, from this process's cutime and cstime.");
   console.log(`   store and tar's target: ${imports.storeFilesystem}`);
 
   const seconds = (value) => (value / 1000).toFixed(2);
   const rows = imports.rows.map((row) => {
     const stats = summarize(imports.times.get(row.label));
-    return [row.label, seconds(stats.min), seconds(stats.median), seconds(stats.max), (row.rateBytes / MIB / (stats.median / 1000)).toFixed(1)];
+    const cpu = imports.cpu.get(row.label);
+    const userMs = summarize(cpu.map((run) => run.userMs)).median;
+    const systemMs = summarize(cpu.map((run) => run.systemMs)).median;
+    const rate = (row.rateBytes / MIB / (stats.median / 1000)).toFixed(1);
+    return [row.label, seconds(stats.min), seconds(stats.median), seconds(stats.max), rate, seconds(userMs), seconds(systemMs)];
   });
-  if (imports.floorSkipped) rows.push([`tar floor: skipped, ${imports.floorSkipped}`, '-', '-', '-', '-']);
+  if (imports.floorSkipped) rows.push([`tar floor: skipped, ${imports.floorSkipped}`, '-', '-', '-', '-', '-', '-']);
   const columns = [
     { title: 'command', align: 'left' },
     { title: 'min', align: 'right' },
     { title: 'median', align: 'right' },
     { title: 'max', align: 'right' },
     { title: 'MiB/s', align: 'right' },
+    { title: 'user', align: 'right' },
+    { title: 'sys', align: 'right' },
   ];
   console.log(indent(table(columns, rows)));
   console.log('');

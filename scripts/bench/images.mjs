@@ -11,6 +11,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { buildLargeImage, buildTestImages } from '../test-images/build-test-images.mjs';
+import { readTicksPerSecond } from './background-load.mjs';
 import { findOnPath } from './machine.mjs';
 import { timeRun, yieldToEventLoop } from './measure.mjs';
 import { prepareRuncWithRootfs } from './runc-bundle.mjs';
@@ -165,28 +166,44 @@ function buildImportRows({ root, launcher, combinations, large, scratchDir }) {
   return { rows, floorSkipped: undefined };
 }
 
+// The user and system CPU time, in clock ticks, of every child that this
+// process has waited for: cutime and cstime of /proc/self/stat (proc(5)),
+// which include the children's own waited-for children.
+function readChildTicks() {
+  const afterName = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  const [user, system] = afterName.slice(13, 15).map(Number);
+  return { user, system };
+}
+
 /**
  * Times `m-docker image import` of the large image `runs` times per row,
  * interleaved like the latencies: every round runs every row once, each
  * into a new store. There is no warm-up run, because one import takes
  * seconds and the latency rounds before it have loaded the CLI's files.
- * Resolves to `{ rows, times, storeFilesystem, floorSkipped }`: `times`
- * maps each row's label to its times in milliseconds.
+ * Resolves to `{ rows, times, cpu, storeFilesystem, floorSkipped }`:
+ * `times` maps each row's label to its wall-clock times in milliseconds,
+ * and `cpu` to `{ userMs, systemMs }` per run, the CPU time of the command
+ * and its children.
  */
 export async function measureImports({ root, launcher, combinations, large, scratchDir, runs }) {
   const { rows, floorSkipped } = buildImportRows({ root, launcher, combinations, large, scratchDir });
   const times = new Map(rows.map((row) => [row.label, []]));
+  const cpu = new Map(rows.map((row) => [row.label, []]));
+  const msPerTick = 1000 / readTicksPerSecond();
 
   for (let round = 0; round < runs; round++) {
     for (const row of rows) {
       row.prepare();
+      const before = readChildTicks();
       const run = timeRun(row.argv, row.cwd, row.env);
+      const after = readChildTicks();
       times.get(row.label).push(run.elapsedMs);
+      cpu.get(row.label).push({ userMs: (after.user - before.user) * msPerTick, systemMs: (after.system - before.system) * msPerTick });
       row.reset();
       await yieldToEventLoop();
     }
   }
-  return { rows, times, storeFilesystem: describeFilesystem(scratchDir), floorSkipped };
+  return { rows, times, cpu, storeFilesystem: describeFilesystem(scratchDir), floorSkipped };
 }
 
 // `ext4 (/dev/vda, mounted on /)`, from findmnt(8), or why it is unknown.
