@@ -37,7 +37,7 @@ export function compressionOf(head: Buffer, label: string, fix: (command: string
     if (startsWith(head, MAGIC[name])) {
       throw new ImageError(
         'UNSUPPORTED_COMPRESSION',
-        `${label} is compressed with ${name}, which Node cannot decompress: ${fix(command)}`,
+        `${label} is compressed with ${name}, which m-docker cannot decompress: ${fix(command)}`,
         { entry: label },
       );
     }

@@ -4,7 +4,7 @@ import { ImageError } from './errors.js';
  * Every media type the importer accepts, with what it is. OCI's names come
  * from media-types.md of the OCI image spec, and Docker's from its Image
  * Manifest V2, Schema 2. A layer's compression is read from its magic bytes,
- * so `compression` here only marks zstd, which Node cannot decompress.
+ * so `compression` here only marks zstd, which m-docker cannot decompress (Node 20 has no zstd).
  */
 export const MEDIA_TYPES = {
   'application/vnd.oci.image.index.v1+json': { kind: 'index' },
@@ -43,7 +43,7 @@ export function checkMediaType(mediaType: unknown, expected: readonly MediaKind[
   if ('compression' in known) {
     throw new ImageError(
       'UNSUPPORTED_COMPRESSION',
-      `${label} is a zstd-compressed layer (${mediaType}), which Node cannot decompress: export the image with gzip or uncompressed layers`,
+      `${label} is a zstd-compressed layer (${mediaType}), which m-docker cannot decompress (Node 20 has no zstd): export the image with gzip or uncompressed layers`,
       { entry: label },
     );
   }

@@ -4,7 +4,7 @@ import tar, { type Header } from 'tar-stream';
 import { ImageError } from './errors.js';
 import { destroyInput, InputReader } from './layer-input-reader.js';
 import { checkSupported, isRegularFile, type LayerHeader, metadataOf, readXattrs } from './layer-member-header.js';
-import { memberRole, type MemberPath, parseMemberName } from './layer-member-name.js';
+import { type MemberPath, memberRole, parseMemberName } from './layer-member-name.js';
 import { isNodeType, LayerWriter, type MemberContext, type MemberMetadata, unsafePath } from './layer-writer.js';
 import { paddedSize, type RetainedBytes, typeFlagAt } from './tar-raw-headers.js';
 

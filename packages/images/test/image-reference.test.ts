@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-
-import { ImageError, normalizeReference, parseReference } from '../src/index.js';
 import { splitReference } from '../src/image-reference.js';
+import { ImageError, normalizeReference, parseReference } from '../src/index.js';
 
 describe('parseReference', () => {
   it.each([

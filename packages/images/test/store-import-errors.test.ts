@@ -121,7 +121,7 @@ const CASES: FailureCase[] = [
         return join(dir, `image.tar.${compression}`);
       },
       code: 'UNSUPPORTED_COMPRESSION',
-      message: (input) => `${input} is compressed with ${compression}, which Node cannot decompress: decompress it first with \`${command} ${input}\``,
+      message: (input) => `${input} is compressed with ${compression}, which m-docker cannot decompress: decompress it first with \`${command} ${input}\``,
     }),
   ),
   {
@@ -204,7 +204,7 @@ const CASES: FailureCase[] = [
     name: 'missing file',
     input: async (dir) => join(dir, 'missing.tar'),
     code: 'READ_FAILED',
-    message: 'ENOENT',
+    message: 'no such file or directory: check the path',
   },
   {
     name: 'image blobs without manifest.json or index.json',

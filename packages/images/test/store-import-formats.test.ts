@@ -1,9 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-
-import { type ImportProgress, openImageStore } from '../src/index.js';
 import { machinePlatform } from '../src/image-platform.js';
+import { type ImportProgress, openImageStore } from '../src/index.js';
 import {
   dockerArchiveMembers,
   imageOf,

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
-
-import { compressionOf } from '../src/archive-input.js';
 import { normalizeMemberName } from '../src/archive-files.js';
+import { compressionOf } from '../src/archive-input.js';
 import { machinePlatform } from '../src/image-platform.js';
-import { layerDirectories } from '../src/store-query.js';
 import { storePaths } from '../src/store-paths.js';
+import { layerDirectories } from '../src/store-query.js';
 import { mountsBelow } from '../src/store-remove-tree.js';
 import { isOwnerAlive, processStartTime } from '../src/store-staging.js';
 

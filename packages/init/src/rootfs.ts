@@ -21,7 +21,7 @@ import {
   umount2,
 } from '@m-docker/syscalls';
 
-import { makeDirectories, makeFile, resolveInRoot } from './path-in-root.js';
+import { makeDirectories, makeFile, PathInRootError, resolveInRoot } from './path-in-root.js';
 
 // The container's root, built in the init's own mount namespace (already
 // private, so nothing here reaches the host):
@@ -130,7 +130,18 @@ function mountSys(target: string): void {
   mount('sysfs', path, 'sysfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
 }
 
+// A failure names the container path that the user gave, not the host
+// path inside the store that it resolved to.
 function mountEntry(target: string, entry: MountConfig): void {
+  try {
+    mountEntryAt(target, entry);
+  } catch (error) {
+    const reason = (error as Error).message.replaceAll(target, '');
+    throw new PathInRootError(entry.destination, `cannot mount ${entry.source} on ${entry.destination}: ${reason}: choose another container path`);
+  }
+}
+
+function mountEntryAt(target: string, entry: MountConfig): void {
   const path = resolveInRoot(target, entry.destination);
   if (entry.type === 'tmpfs') {
     makeDirectories(target, path);

@@ -215,9 +215,13 @@ describe.skipIf(!canRun)(`init root file system (${REASON})`, () => {
     symlinkSync('/loop-b', join(root.lowerDirs[0] as string, 'loop-a'));
     symlinkSync('/loop-a', join(root.lowerDirs[0] as string, 'loop-b'));
 
-    const run = await runInit(makeConfig({ root, mounts: [bind(makeTempDir(), '/loop-a/data')] }));
+    const source = makeTempDir();
+    const run = await runInit(makeConfig({ root, mounts: [bind(source, '/loop-a/data')] }));
 
-    expect(failureOf(run)).toMatchObject({ stage: 'rootfs', message: 'too many levels of symbolic links in /loop-a/data inside the container' });
+    expect(failureOf(run)).toMatchObject({
+      stage: 'rootfs',
+      message: `cannot mount ${source} on /loop-a/data: too many levels of symbolic links in /loop-a/data inside the container: choose another container path`,
+    });
     expect(run.status).toBe(1);
   });
 
