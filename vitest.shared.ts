@@ -9,12 +9,15 @@ function reportFile(runtime: string | undefined): string {
 
 // Every `m-docker run` creates a cgroup below M_DOCKER_CGROUP_PARENT. The
 // tests use a relative parent, so their cgroups sit below the cgroup that
-// runs the tests in each hierarchy and never at the top of one. A relative
-// parent from the caller's environment is kept, and an absolute one is
-// replaced.
+// runs the tests in each hierarchy and never at the top of one. Each vitest
+// process gets a parent of its own, so that its teardown can remove it
+// while other packages' suites still run: below a relative parent from the
+// caller's environment (CI sets one), or at the test process's own cgroup.
+// An absolute parent from the environment is replaced.
 function testCgroupParent(inherited: string | undefined): string {
-  if (inherited !== undefined && inherited !== '' && !inherited.startsWith('/')) return inherited;
-  return `m-docker-test-${process.pid}`;
+  const own = `m-docker-test-${process.pid}`;
+  if (inherited !== undefined && inherited !== '' && !inherited.startsWith('/')) return `${inherited}/${own}`;
+  return own;
 }
 
 export default defineConfig({

@@ -69,13 +69,14 @@ export function cgroupsBelow(parent: string): string[] {
 
 /**
  * Removes the directories of the relative `parent`, deepest first, where
- * they exist and are empty, up to the test process's own cgroup. Returns the
- * directories that could not be removed, with the reason.
+ * they exist and are empty, keeping its first `keep` path segments, which
+ * other suites may share. Returns the directories that could not be
+ * removed, with the reason.
  */
-export function removeParentDirectories(parent: string): string[] {
+export function removeParentDirectories(parent: string, keep = 0): string[] {
   const failures: string[] = [];
   const segments = parent.split('/').filter(Boolean);
-  for (let depth = segments.length; depth > 0; depth--) {
+  for (let depth = segments.length; depth > keep; depth--) {
     for (const directory of parentDirectories(segments.slice(0, depth).join('/'))) {
       if (!existsSync(directory)) continue;
       try {

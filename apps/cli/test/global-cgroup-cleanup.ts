@@ -16,7 +16,9 @@ export default function setup(project: TestProject): () => void {
     if (process.getuid?.() !== 0 || LAYOUT === undefined || parent === undefined || parent.startsWith('/')) return;
 
     removeStaleCgroups({ parent, isAlive: isCliAlive });
-    const left = [...cgroupsBelow(parent), ...removeParentDirectories(parent)];
+    // Only the last segment belongs to this vitest process; the ones before
+    // it may come from the caller's environment and hold other suites.
+    const left = [...cgroupsBelow(parent), ...removeParentDirectories(parent, parent.split('/').length - 1)];
     if (left.length > 0) {
       throw new Error(`the tests left cgroups below the parent ${parent}:\n${left.join('\n')}`);
     }

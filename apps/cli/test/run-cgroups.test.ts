@@ -26,6 +26,8 @@ import { type CliResult, childPids, killStartedCli, makeTempDir, NOT_ROOT, runCl
 const CAN_RUN = !NOT_ROOT && LAYOUT?.version === 1;
 const SKIP_REASON = NOT_ROOT ? 'needs root' : 'needs root and a cgroup v1 layout';
 const PARENT = `${suiteParent()}/run-cgroups-${process.pid}`;
+// The suite's parent is shared with the other test files; the global teardown removes it.
+const SUITE_DEPTH = suiteParent().split('/').length;
 const NAME = /^([0-9a-f]{64})-(\d+)-(\d+)$/;
 const MIB = 1024 * 1024;
 
@@ -57,7 +59,7 @@ afterAll(() => {
   // A failed test may have left the cgroups of killed CLIs. The parent
   // directories are this file's own.
   removeStaleCgroups({ parent: PARENT, isAlive: isCliAlive });
-  const left = [...cgroupsBelow(PARENT), ...removeParentDirectories(PARENT)];
+  const left = [...cgroupsBelow(PARENT), ...removeParentDirectories(PARENT, SUITE_DEPTH)];
   expect(left).toEqual([]);
 });
 
@@ -211,7 +213,7 @@ describe.skipIf(!CAN_RUN)(`run in a cgroup (${SKIP_REASON})`, () => {
     for (const controller of ALWAYS_JOINED) expect(existsSync(containerDirectory(controller, PARENT, name)), controller).toBe(false);
     expect(cgroupsBelow(PARENT)).toEqual([]);
     // The killed CLI created the parent directories, so no later run removes them.
-    expect(removeParentDirectories(PARENT)).toEqual([]);
+    expect(removeParentDirectories(PARENT, SUITE_DEPTH)).toEqual([]);
   });
 
   it('--debug timeline shows the cgroup phases', async () => {
