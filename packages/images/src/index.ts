@@ -1,5 +1,6 @@
 export { ImageError, type ImageErrorCode, type ImageErrorDetails } from './errors.js';
 export type { ImageRunConfig } from './image-config.js';
+export { ImageLookup, openImageLookup } from './image-lookup.js';
 export { machinePlatform, type Platform } from './image-platform.js';
 export { type ImageReference, normalizeReference, parseReference } from './image-reference.js';
 export { type RunCommandOptions, resolveRunCommand } from './run-command.js';

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 
-import type { ImageRunConfig, RunCommandOptions } from '@m-docker/images';
+import type { ImageRunConfig, RunCommandOptions } from '@m-docker/images/lookup';
 import type { MountConfig } from '@m-docker/ipc';
 import type { Logger } from '@m-docker/log';
 
@@ -132,7 +132,7 @@ function openRootfs(dir: string): RootSource {
 // docker's rules (resolveRunCommand): --entrypoint replaces the image's
 // Entrypoint and drops its Cmd; COMMAND replaces Cmd.
 async function commandLine(request: RunRequest, config: ImageRunConfig): Promise<string[]> {
-  const { ImageError, resolveRunCommand } = await import('@m-docker/images');
+  const { ImageError, resolveRunCommand } = await import('@m-docker/images/lookup');
   const command = request.command === undefined ? [] : [request.command, ...request.args];
   const options: RunCommandOptions = { command };
   if (request.entrypoint !== undefined) options.entrypoint = request.entrypoint;

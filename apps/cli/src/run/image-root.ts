@@ -1,12 +1,12 @@
-import type { ImageRunConfig } from '@m-docker/images';
+import type { ImageRunConfig } from '@m-docker/images/lookup';
 import type { Logger } from '@m-docker/log';
 
 import { CliError } from '../cli-error.js';
 import { containersUsingImage } from '../store/containers.js';
 
-// The bridge from `run --image` to @m-docker/images. The package is loaded
-// on demand, so a run on the host's root file system does not pay for
-// loading the importer and its tar parser.
+// The bridge from `run --image` to @m-docker/images. Its lookup entry is
+// loaded on demand, so a run on the host's root file system loads none of
+// it, and a run of an image loads no import code (tar parser, zlib, lock).
 
 /** An image resolved for a run: its layers for overlayfs, top-most first, and its defaults. */
 export interface ImageForRun {
@@ -18,10 +18,15 @@ export interface ImageForRun {
 
 /** Resolves `reference` in the store at `root`; a missing image is a CliError that tells how to import one. */
 export async function openImageForRun(root: string, reference: string, log: Logger): Promise<ImageForRun> {
-  const { ImageError, openImageStore } = await import('@m-docker/images');
-  const store = openImageStore(root);
+  const { ImageError, openImageLookup } = await import('@m-docker/images/lookup');
+  const store = openImageLookup(root);
   try {
-    await store.cleanStale();
+    // Staging entries mean an import or removal is running or was killed;
+    // only then is the whole package loaded to remove the stale ones.
+    if (store.hasStagingEntries()) {
+      const { openImageStore } = await import('@m-docker/images');
+      await openImageStore(root).cleanStale();
+    }
     const image = await store.resolve(reference);
     log.debug('image resolved', { reference, id: image.id, layers: image.layers.length });
     return { imageId: image.id, name: reference, lowerDirs: store.layerDirs(image), config: image.config ?? {} };
@@ -33,8 +38,8 @@ export async function openImageForRun(root: string, reference: string, log: Logg
 
 /** Returns the names of the store's images, such as `busybox:latest`, or none when the store has no image. */
 export async function imageReferences(root: string): Promise<string[]> {
-  const { openImageStore } = await import('@m-docker/images');
-  return openImageStore(root).referencesSync();
+  const { openImageLookup } = await import('@m-docker/images/lookup');
+  return openImageLookup(root).referencesSync();
 }
 
 /** The function `image rm` uses to find the containers made from an image. */
