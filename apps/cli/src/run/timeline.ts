@@ -4,8 +4,10 @@ import type { LogFields, Logger } from '@m-docker/log';
 export const RUN_PHASES = [
   'cli started',
   'init spawned',
+  'cgroup warm-up started',
   'config sent',
   'cgroup created',
+  'cgroup warm-up repeated',
   'ready received',
   'cgroup joined',
   'start sent',
