@@ -226,6 +226,33 @@ describe.skipIf(!CAN_RUN)(`run in a cgroup (${SKIP_REASON})`, () => {
     expect(phases.indexOf('ready received')).toBeLessThan(phases.indexOf('cgroup joined'));
     expect(phases.indexOf('cgroup joined')).toBeLessThan(phases.indexOf('start sent'));
   });
+
+  it.each([
+    ['spawned early', ['--debug', 'run']],
+    ['spawned after parsing', ['--debug', '--', 'run']],
+  ])('warm-up writes stay in the own cgroup: init %s', async (_case, prefix) => {
+    const result = await runCli([...prefix, 'cat', '/proc/self/cgroup'], { env: { M_DOCKER_CGROUP_PARENT: PARENT } });
+    expect(result.status).toBe(0);
+
+    // Both writes went to the tasks file of the CLI's own cgroup, which is
+    // the test process's, and moved only the CLI's main thread there.
+    const writes = [...result.stderr.matchAll(/the cgroup warm-up write ended .*phase="([^"]+)" path=(\S+)/g)];
+    expect(writes.map((match) => match[1])).toEqual(['cgroup warm-up started', 'cgroup warm-up repeated']);
+    const ownTaskFiles = Object.entries(LAYOUT?.version === 1 ? LAYOUT.controllers : {}).map(([controller, mountPoint]) =>
+      join(mountPoint, OWN_PATHS[controller] ?? '/', 'tasks'),
+    );
+    for (const match of writes) expect(ownTaskFiles).toContain(match[2]);
+
+    // COMMAND still runs in the container's cgroup.
+    const name = basename(cgroupByController(result.stdout.toString()).get('memory') ?? '');
+    expect(name).toMatch(NAME);
+
+    const timeline = /timeline in ms since the CLI process started: (.*) id=/.exec(result.stderr)?.[1] ?? '';
+    const phases = timeline.split(', ').map((entry) => entry.replace(/ [\d.]+$/, ''));
+    expect(phases.indexOf('init spawned')).toBeLessThan(phases.indexOf('cgroup warm-up started'));
+    expect(phases.indexOf('cgroup created')).toBeLessThan(phases.indexOf('cgroup warm-up repeated'));
+    expect(phases.indexOf('cgroup warm-up repeated')).toBeLessThan(phases.indexOf('cgroup joined'));
+  });
 });
 
 describe.skipIf(!CAN_RUN)(`--cgroup-parent (${SKIP_REASON})`, () => {

@@ -68,3 +68,11 @@ export function errnoCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown }).code;
   return typeof code === 'string' ? code : undefined;
 }
+
+/** Renders Node's `EINVAL: invalid argument, write` as `EINVAL (invalid argument)`. */
+export function describeFsError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const match = /^([A-Z0-9]+): ([^,]+)/.exec(message);
+  if (match) return `${match[1]} (${match[2]})`;
+  return errnoCode(error) ?? message;
+}

@@ -1,5 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { CgroupError } from './errors.js';
+
+// node:fs is required on first use rather than imported, because the CLI
+// loads this module (through warmUpMigration) before anything else that
+// needs node:fs, and under Bun importing node:fs costs about 3 ms.
+function readProcFile(path: string): string {
+  return (createRequire(import.meta.url)('node:fs') as typeof import('node:fs')).readFileSync(path, 'utf8');
+}
 
 /**
  * The mount points of the cgroup hierarchies. Version 1 maps each controller
@@ -51,7 +58,7 @@ interface MountEntry {
  * controllers and a cgroup2 mount with no controllers, as systemd sets up)
  * is v1. Otherwise a cgroup2 mount makes it v2.
  */
-export function detectLayout(mountinfo: string = readFileSync('/proc/self/mountinfo', 'utf8')): CgroupLayout {
+export function detectLayout(mountinfo: string = readProcFile('/proc/self/mountinfo')): CgroupLayout {
   const mounts = parseMountinfo(mountinfo);
 
   const controllers: Record<string, string> = {};
@@ -88,7 +95,7 @@ export function detectLayout(mountinfo: string = readFileSync('/proc/self/mounti
  * and the v2 entry maps from `''`. Paths are absolute from the root of each
  * hierarchy, or of the cgroup namespace.
  */
-export function ownCgroupPaths(procSelfCgroup: string = readFileSync('/proc/self/cgroup', 'utf8')): Record<string, string> {
+export function ownCgroupPaths(procSelfCgroup: string = readProcFile('/proc/self/cgroup')): Record<string, string> {
   const paths: Record<string, string> = {};
 
   // Each line is `hierarchy-id:controller-list:path`, and the path may itself contain colons.

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { cgroupFileExists, writeCgroupFile } from './cgroupfs.js';
-import { CgroupError, errnoCode } from './errors.js';
+import { CgroupError, describeFsError } from './errors.js';
 import { OPTION_NAMES, type ResourceLimits } from './limits.js';
 
 /** One value to write to an interface file of the container's cgroup. */
@@ -55,12 +55,4 @@ export function writeOrThrow(path: string, value: string, option?: string): void
       cause: error,
     });
   }
-}
-
-/** Renders Node's `EINVAL: invalid argument, write` as `EINVAL (invalid argument)`. */
-export function describeFsError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const match = /^([A-Z0-9]+): ([^,]+)/.exec(message);
-  if (match) return `${match[1]} (${match[2]})`;
-  return errnoCode(error) ?? message;
 }

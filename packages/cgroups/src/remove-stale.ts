@@ -2,9 +2,8 @@ import { join } from 'node:path';
 import { hierarchiesOf, resolveParent } from './cgroup-paths.js';
 import { cgroupFileExists, listChildCgroups, readCgroupFile, rmdirCgroup } from './cgroupfs.js';
 import { V1_CONTROLLER_USES } from './controllers.js';
-import { CgroupError, errnoCode } from './errors.js';
+import { CgroupError, describeFsError, errnoCode } from './errors.js';
 import { type CgroupLayout, detectLayout, ownCgroupPaths } from './layout.js';
-import { describeFsError } from './limit-writes.js';
 import { invalidValue } from './parse-values.js';
 
 /** The options of removeStaleCgroups: the parent that createCgroup was given, and a check of which containers still run. */

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { cgroupFileExists, readCgroupFile, writeCgroupFile } from './cgroupfs.js';
-import { CgroupError, errnoCode } from './errors.js';
+import { CgroupError, describeFsError, errnoCode } from './errors.js';
 import type { LimitWrite } from './limit-writes.js';
-import { describeFsError } from './limit-writes.js';
 import type { EffectiveLimits } from './limits.js';
 import { DEFAULT_CPU_PERIOD_US } from './parse-values.js';
 

@@ -4,6 +4,7 @@ import { CgroupError, type ContainerCgroup, createCgroup, removeStaleCgroups } f
 import type { Logger } from '@m-docker/log';
 
 import { CliError } from '../cli-error.js';
+import { logWarmUpOutcome, type MigrationWarmUpStart, startMigrationWarmUp } from './container-cgroup-warm-up.js';
 import type { CgroupRequest } from './resource-options.js';
 import type { Timeline } from './timeline.js';
 
@@ -12,7 +13,9 @@ import type { Timeline } from './timeline.js';
 // up the container. It moves the init in after `ready` and before `start`,
 // while the init waits and before COMMAND exists, so that the init's own
 // set-up is not charged to the container's limits. It removes the cgroup
-// once the init has exited and been reaped.
+// once the init has exited and been reaped. Writes that move nothing,
+// started after the spawn and after the creation, keep that move fast (see
+// container-cgroup-warm-up.ts).
 //
 // The cgroup's name is `<container id>-<CLI pid>-<CLI start time>`, the
 // start time being field 22 of /proc/<pid>/stat (clock ticks since boot). A
@@ -31,32 +34,46 @@ const NAME_PATTERN = /^[0-9a-f]{64}-(\d+)-(\d+)$/;
 
 /** A container's cgroup during one run. */
 export interface RunCgroup {
-  /** Creates the cgroup with the requested limits. Throws a CliError (status 125) naming what failed, after the library has removed what it created. */
+  /**
+   * Creates the cgroup with the requested limits, then starts the second
+   * warm-up write. Throws a CliError (status 125) naming what failed, after
+   * the library has removed what it created.
+   */
   create(): void;
   /** Removes the leftover cgroups of killed CLIs under the same parent. A failure is logged, not thrown. */
   removeStale(log: Logger): void;
   /** Moves the init into the cgroup, or throws a CliError (status 125). */
   join(pid: number): void;
+  /** Logs at debug level how each warm-up write ended, once it has. */
+  logWarmUps(log: Logger): void;
   /** Prints one line on stderr when the OOM killer killed a process of the container. Call it after the init has exited. */
   reportOutOfMemory(log: Logger): void;
   /** Removes the cgroup, once. A failure is logged, not thrown, because the container has ended already. */
   remove(log: Logger): void;
 }
 
-/** Returns the cgroup of the container `id`, to be created below `request.parent` with `request.limits`. */
-export function containerCgroup(request: CgroupRequest, id: string, timeline: Timeline): RunCgroup {
-  return new RunningCgroup(request, id, timeline);
+/**
+ * Returns the cgroup of the container `id`, to be created below
+ * `request.parent` with `request.limits`. `warmUp` is the warm-up write
+ * started after the init's spawn.
+ */
+export function containerCgroup(request: CgroupRequest, id: string, timeline: Timeline, warmUp?: MigrationWarmUpStart): RunCgroup {
+  return new RunningCgroup(request, id, timeline, warmUp);
 }
 
 class RunningCgroup implements RunCgroup {
   #cgroup: ContainerCgroup | undefined;
   #removed = false;
+  readonly #warmUps: MigrationWarmUpStart[] = [];
 
   constructor(
     private readonly request: CgroupRequest,
     private readonly id: string,
     private readonly timeline: Timeline,
-  ) {}
+    warmUp: MigrationWarmUpStart | undefined,
+  ) {
+    if (warmUp) this.#warmUps.push(warmUp);
+  }
 
   create(): void {
     const started = performance.now();
@@ -67,6 +84,7 @@ class RunningCgroup implements RunCgroup {
       throw cliError("cannot create the container's cgroup", error);
     }
     this.timeline.mark('cgroup created', { ms: elapsed(started), parent: this.request.parent, name });
+    this.#warmUps.push(startMigrationWarmUp(this.timeline, 'cgroup warm-up repeated'));
   }
 
   removeStale(log: Logger): void {
@@ -95,6 +113,10 @@ class RunningCgroup implements RunCgroup {
       throw cliError("cannot move the container's init into its cgroup", error);
     }
     this.timeline.mark('cgroup joined', { ms: elapsed(started), pid });
+  }
+
+  logWarmUps(log: Logger): void {
+    for (const warmUp of this.#warmUps) logWarmUpOutcome(warmUp, log);
   }
 
   reportOutOfMemory(log: Logger): void {

@@ -1,5 +1,6 @@
 import { getDescriptorFlags } from '@m-docker/syscalls';
 
+import { type MigrationWarmUpStart, startMigrationWarmUp } from './container-cgroup-warm-up.js';
 import { type InitProcess, spawnInit } from './init-process.js';
 import { Timeline } from './timeline.js';
 
@@ -14,6 +15,8 @@ export interface EarlyInit {
   init?: InitProcess;
   /** The spawn failure, raised once the command line is known to ask for run. */
   error?: unknown;
+  /** The cgroup warm-up write started right after the spawn. */
+  warmUp?: MigrationWarmUpStart;
 }
 
 /** Returns whether `argv` requests `run` after nothing but m-docker's global options. */
@@ -32,19 +35,22 @@ export function isRunCommand(argv: readonly string[]): boolean {
 }
 
 /**
- * Spawns the init when `argv` requests run and the CLI runs as root; returns
- * undefined otherwise, and then nothing was created. The caller must hand
- * the init to runContainer or end it with discardEarlyInit.
+ * Spawns the init and starts the cgroup warm-up write when `argv` requests
+ * run and the CLI runs as root. Returns undefined otherwise, and then
+ * nothing was created. The caller must hand the init to runContainer or end
+ * it with discardEarlyInit.
  */
 export function startInitEarly(argv: readonly string[]): EarlyInit | undefined {
   if (!isRunCommand(argv) || process.getuid?.() !== 0) return undefined;
 
   const timeline = new Timeline();
+  let init: InitProcess;
   try {
-    return { timeline, init: spawnInit({ stdinOpen: isOpen(0) }, timeline) };
+    init = spawnInit({ stdinOpen: isOpen(0) }, timeline);
   } catch (error) {
     return { timeline, error };
   }
+  return { timeline, init, warmUp: startMigrationWarmUp(timeline, 'cgroup warm-up started') };
 }
 
 /** Ends an early init that no run will use, and waits until it is gone. */

@@ -3,6 +3,7 @@ import { canAccess, F_OK } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
 import { containerCgroup, type RunCgroup } from './container-cgroup.js';
+import { startMigrationWarmUp } from './container-cgroup-warm-up.js';
 import { buildConfig, hostRootSettings, type RunRequest, validateRequest } from './container-config.js';
 import type { PreparedRoot } from './container-root.js';
 import type { EarlyInit } from './early-init.js';
@@ -44,7 +45,11 @@ export async function runContainer(
     const log = parentLog.child({ id: id.slice(0, 12) });
     timeline.mark('cli started', undefined, started);
     timeline.attach(log);
-    init ??= spawnInit({ stdinOpen: true }, timeline);
+    let warmUp = early?.warmUp;
+    if (init === undefined) {
+      init = spawnInit({ stdinOpen: true }, timeline);
+      warmUp = startMigrationWarmUp(timeline, 'cgroup warm-up started');
+    }
     if (init.fallbackReason !== undefined) {
       log.debug('Bun is unavailable, so Node runs m-docker', { reason: init.fallbackReason });
     }
@@ -60,7 +65,7 @@ export async function runContainer(
     }
 
     const config = buildConfig(request, id, hostname, settings);
-    cgroup = containerCgroup(request.cgroup, id, timeline);
+    cgroup = containerCgroup(request.cgroup, id, timeline, warmUp);
     const status = await runToExit(init, config, request.tty, timeline, log, cgroup);
     log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
     root?.finish(status);
@@ -96,6 +101,7 @@ async function runToExit(
   }
 
   const stopForwarding = forwardSignals(init.child, tty, log);
+  cgroup.logWarmUps(log);
   cgroup.removeStale(log);
   try {
     const { code, signal } = await init.exited;

@@ -4,9 +4,11 @@ import type { LogFields, Logger } from '@m-docker/log';
 export const RUN_PHASES = [
   'cli started',
   'init spawned',
+  'cgroup warm-up started',
   'root prepared',
   'config sent',
   'cgroup created',
+  'cgroup warm-up repeated',
   'ready received',
   'cgroup joined',
   'start sent',
