@@ -1,8 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-
+import { dockerArchiveMembers, imageOf, tarOf } from '../../../packages/images/test/image-archives.js';
 import {
   type BuiltBadArchive,
   buildBadArchives,
@@ -199,5 +199,28 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('run --image (root only; needs /bin/bu
 
     expect(removed.status).toBe(0);
     expect(readdirSync(join(store, 'layers', 'sha256'))).toEqual([]);
+  });
+
+  it('image config sets the defaults', async () => {
+    // One layer, the flattened busybox root, under a config with every
+    // field that run takes defaults from (User 1000:1000, WorkingDir /work).
+    const layer = readFileSync(images.rootfsTar);
+    const image = imageOf([layer], {
+      entrypoint: ['/bin/sh', '-c'],
+      cmd: ['echo "$(id -u) $(id -g) $PWD $FOO"'],
+      env: ['PATH=/bin', 'FOO=from-image'],
+    });
+    const archive = join(base.path, 'configured.tar');
+    writeFileSync(archive, await tarOf(dockerArchiveMembers(image, { repoTags: ['configured:1'] })));
+    const store = await importedStore(archive);
+
+    const defaults = await cli(store, ['run', '--rm', '--image', 'configured:1']);
+    const overridden = await cli(store, ['run', '--rm', '-u', '0', '-w', '/', '-e', 'FOO=cli', '--image', 'configured:1']);
+    const replaced = await cli(store, ['run', '--rm', '--image', 'configured:1', 'echo "replaced $FOO"']);
+
+    expect(defaults.stderr).toBe('');
+    expect(defaults.stdout.toString()).toBe('1000 1000 /work from-image\n');
+    expect(overridden.stdout.toString()).toBe('0 0 / cli\n');
+    expect(replaced.stdout.toString()).toBe('replaced from-image\n');
   });
 });
