@@ -9,7 +9,9 @@ PNPM_VERSION=10.34.9
 # procps (ps), iproute2 (ip), util-linux (unshare, setpriv) are used by the
 # tests; busybox-static and runc by the benchmark's reference runtime.
 # scripts/test-images needs busybox-static and zstd to build the test images.
-DEBIAN_PACKAGES=(procps iproute2 util-linux busybox-static runc zstd)
+# tini contains /usr/bin/tini-static, which `m-docker run --init` binds into
+# containers; Debian 12 has no separate tini-static package.
+DEBIAN_PACKAGES=(procps iproute2 util-linux busybox-static runc zstd tini)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run it as root (m-docker needs root to create namespaces)" >&2
