@@ -32,6 +32,10 @@ export const MNT_DETACH = 0x2;
 export const PR_SET_PDEATHSIG = 1;
 export const PR_GET_PDEATHSIG = 2;
 
+/** prctl(2) options for the dumpable flag, which guards /proc/PID access and core dumps. */
+export const PR_GET_DUMPABLE = 3;
+export const PR_SET_DUMPABLE = 4;
+
 /** fcntl(2) commands and flags. */
 export const F_GETFD = 1;
 export const F_SETFD = 2;
@@ -61,8 +65,8 @@ export type NamespaceName = keyof typeof NAMESPACES;
 
 // Numbers for calls that glibc 2.36 has no wrapper for (asm/unistd.h).
 const SYSCALL_NUMBERS = {
-  x64: { pivot_root: 155, close_range: 436 },
-  arm64: { pivot_root: 41, close_range: 436 },
+  x64: { pivot_root: 155, close_range: 436, pidfd_open: 434 },
+  arm64: { pivot_root: 41, close_range: 436, pidfd_open: 434 },
 } as const;
 
 export type SyscallName = keyof (typeof SYSCALL_NUMBERS)['x64'];

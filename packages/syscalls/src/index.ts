@@ -7,3 +7,4 @@ export { canAccess, F_OK, fdIo, isDirectory, O_CLOEXEC, O_DIRECTORY, O_RDONLY, O
 export { switchUser } from './credentials.js';
 export { chmod, EEXIST, EINVAL, ENOENT, makedev, mkdir, mknod, readlink, S_IFBLK, S_IFCHR, S_IFIFO, symlink } from './file-calls.js';
 export { ENODATA, lgetxattr, lsetxattr, XATTR_CREATE, XATTR_REPLACE } from './xattr-calls.js';
+export { getcwd, getDumpable, pidfdOpen, setCloseOnExecFrom, setDumpable } from './process-calls.js';

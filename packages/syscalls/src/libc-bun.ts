@@ -59,6 +59,7 @@ const DECLARATIONS = {
   lgetxattr: { args: [pointer, pointer, pointer, 'u64'], returns: 'i64' },
   _exit: { args: [int], returns: 'void' },
   strerror: { args: [int], returns: pointer },
+  getcwd: { args: [pointer, 'u64'], returns: pointer },
 };
 
 const cString = (value: string) => Buffer.from(`${value}\0`, 'utf8');
@@ -135,6 +136,9 @@ export function openBunLibc(): Libc {
     lgetxattr: (path, name, buffer) =>
       Number(call.lgetxattr(cString(path), cString(name), buffer.byteLength === 0 ? null : buffer, buffer.byteLength)),
     closeRange: (number, first, last, flags) => Number(call.syscall(number, first, last, flags)),
+    pidfdOpen: (number, pid, flags) => Number(call.syscall(number, pid, flags, 0)),
+    // getcwd(3) returns NULL on failure, which bun:ffi gives as null.
+    getcwd: (buffer) => (call.getcwd(buffer, buffer.byteLength) === null ? -1 : 0),
     _exit: (status) => call._exit(status) as never,
     strerror: (errno) => new ffi.CString(call.strerror(errno)).toString(),
   };

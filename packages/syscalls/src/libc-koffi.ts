@@ -32,6 +32,7 @@ export function openKoffiLibc(): Libc {
     'int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)',
   );
   const lgetxattr = lib.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)');
+  const getcwd = lib.func('void *getcwd(_Out_ uint8_t *buf, size_t size)');
 
   return {
     backend: 'koffi',
@@ -79,6 +80,9 @@ export function openKoffiLibc(): Libc {
       lgetxattr(path, name, buffer.byteLength === 0 ? null : buffer, buffer.byteLength),
     closeRange: (number, first, last, flags) =>
       syscall(number, 'unsigned int', first, 'unsigned int', last, 'unsigned int', flags),
+    pidfdOpen: (number, pid, flags) => syscall(number, 'int', pid, 'unsigned int', flags),
+    // getcwd(3) returns NULL on failure and `buf` on success.
+    getcwd: (buffer) => (getcwd(buffer, buffer.byteLength) === null ? -1 : 0),
     _exit: lib.func('void _exit(int status)') as unknown as (status: number) => never,
     strerror: lib.func('const char *strerror(int errnum)'),
   };

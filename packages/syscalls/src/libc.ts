@@ -58,6 +58,10 @@ export interface Libc {
   /** lgetxattr(2) into `buffer`; with an empty buffer it returns the value's length. */
   lgetxattr(path: string, name: string, buffer: Uint8Array): number;
   closeRange(number: number, first: number, last: number, flags: number): number;
+  /** pidfd_open(2) through syscall(2); returns the new descriptor. */
+  pidfdOpen(number: number, pid: number, flags: number): number;
+  /** getcwd(3) into `buffer` as a NUL-terminated path; returns 0, or -1 with errno set. */
+  getcwd(buffer: Uint8Array): number;
   _exit(status: number): never;
   strerror(errno: number): string;
 }

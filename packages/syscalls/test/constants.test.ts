@@ -10,6 +10,8 @@ describe('syscallNumber', () => {
     { name: 'close_range', arch: 'x64', number: 436 },
     { name: 'pivot_root', arch: 'arm64', number: 41 },
     { name: 'close_range', arch: 'arm64', number: 436 },
+    { name: 'pidfd_open', arch: 'x64', number: 434 },
+    { name: 'pidfd_open', arch: 'arm64', number: 434 },
   ] as const)('syscallNumber of $name on $arch is $number', ({ name, arch, number }) => {
     expect(syscallNumber(name, arch)).toBe(number);
   });
