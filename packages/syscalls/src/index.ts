@@ -8,3 +8,10 @@ export { switchUser } from './credentials.js';
 export { chmod, EEXIST, EINVAL, ENOENT, makedev, mkdir, mknod, readlink, S_IFBLK, S_IFCHR, S_IFIFO, symlink } from './file-calls.js';
 export { ENODATA, lgetxattr, lsetxattr, XATTR_CREATE, XATTR_REPLACE } from './xattr-calls.js';
 export { getcwd, getDumpable, pidfdOpen, setCloseOnExecFrom, setDumpable } from './process-calls.js';
+export {
+  CONTAINER_NAMESPACES,
+  type ContainerRunOptions,
+  type ContainerSpawnOptions,
+  runInContainer,
+  spawnInContainer,
+} from './spawn-in-container.js';

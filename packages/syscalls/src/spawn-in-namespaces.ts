@@ -21,7 +21,7 @@ export interface NamespaceSpawnOptions extends SpawnOptions {
   namespaces: readonly NamespaceName[];
 }
 
-interface SavedContext {
+export interface SavedContext {
   namespaces: { name: NamespaceName; fd: number; path: string }[];
   rootFd: number;
   cwdFd: number;
@@ -83,7 +83,7 @@ export function runInNamespaces<T>(namespaces: readonly NamespaceName[], start: 
   return started;
 }
 
-function saveContext(namespaces: readonly NamespaceName[]): SavedContext {
+export function saveContext(namespaces: readonly NamespaceName[]): SavedContext {
   const saved: SavedContext = { namespaces: [], rootFd: -1, cwdFd: -1 };
   try {
     for (const name of namespaces) {
@@ -113,7 +113,7 @@ function restoreContext(saved: SavedContext, restoreFilesystem: boolean): void {
   }
 }
 
-function restoreAndClose(saved: SavedContext, restoreFilesystem: boolean): void {
+export function restoreAndClose(saved: SavedContext, restoreFilesystem: boolean): void {
   try {
     restoreContext(saved, restoreFilesystem);
   } finally {
@@ -121,7 +121,7 @@ function restoreAndClose(saved: SavedContext, restoreFilesystem: boolean): void 
   }
 }
 
-function closeContext(saved: SavedContext): void {
+export function closeContext(saved: SavedContext): void {
   for (const { fd } of saved.namespaces) close(fd);
   if (saved.rootFd >= 0) close(saved.rootFd);
   if (saved.cwdFd >= 0) close(saved.cwdFd);

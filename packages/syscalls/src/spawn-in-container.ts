@@ -1,0 +1,198 @@
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+import { chdir, setns, unshare } from './calls.js';
+import { CLONE_FS, NAMESPACES, type NamespaceName } from './constants.js';
+import { errnoName, SyscallError } from './errors.js';
+import { getcwd, getDumpable, setCloseOnExecFrom, setDumpable } from './process-calls.js';
+import { closeContext, restoreAndClose, saveContext } from './spawn-in-namespaces.js';
+
+// Joining a running container is spawnInNamespaces with setns(2) in place
+// of unshare(2). The main thread enters the namespaces of the process
+// behind a pidfd, the runtime forks the child from that thread, and the
+// thread goes back through descriptors of its own namespaces, root and
+// working directory opened beforehand.
+//
+// - setns(2) takes the pidfd and all namespace flags in one call (Linux
+//   5.8), and changes either all of the thread's namespaces or none. The
+//   pidfd refers to one process, so a pid that the kernel gave to a new
+//   process after the container's process exited never leads elsewhere:
+//   setns then fails with ESRCH.
+// - unshare(CLONE_FS) comes first, because the runtime's threads share one
+//   root and working directory (one fs_struct). setns(2) with CLONE_NEWNS
+//   alone fails with EINVAL while that is shared. With more flags, the
+//   kernel checks a private copy and then writes the container's root and
+//   working directory into the shared one, which moves every thread of the
+//   process, libuv's pool included, into the container's file system.
+// - setns(2) into the mount namespace sets the thread's root and working
+//   directory to that namespace's root. For a container whose init called
+//   pivot_root(2), that is the container's root file system. The working
+//   directory is then changed with chdir(2) and checked with getcwd(3), so a
+//   path through a /proc/PID/fd link cannot lead the child out of the root.
+// - This process is made non-dumpable before the fork, because the forked
+//   child is a copy of it (a Node or Bun binary of the host) inside the
+//   container's PID namespace until its execve(2). While the flag is off, a
+//   container process without CAP_SYS_PTRACE cannot open /proc/PID/exe of
+//   the child, so it cannot reach the host's binary to overwrite it later.
+//   execve(2) makes the child dumpable again with its own program.
+// - Every descriptor of this process from 3 up gets FD_CLOEXEC before the
+//   fork, so only the child's stdio entries reach the command.
+
+/** The namespaces spawnInContainer joins by default: all that m-docker creates. */
+export const CONTAINER_NAMESPACES: readonly NamespaceName[] = ['uts', 'ipc', 'net', 'pid', 'mnt', 'cgroup'];
+
+/** Options of runInContainer: the namespaces to join and the child's working directory. */
+export interface ContainerRunOptions {
+  /**
+   * The target's namespaces to join, CONTAINER_NAMESPACES by default.
+   * Joining a namespace the caller already shares with the target changes
+   * nothing, except that `mnt` always resets the root and working directory.
+   */
+  namespaces?: readonly NamespaceName[];
+  /**
+   * The child's working directory, resolved inside the container after its
+   * root (default `/`). A relative path starts at the container's root.
+   * Only allowed when `namespaces` contains `mnt`.
+   */
+  cwd?: string;
+}
+
+/**
+ * Options for spawnInContainer: those of child_process.spawn, except that
+ * `cwd` is a path inside the container, `env` is empty by default so the
+ * host's environment never reaches the container, and `stdio` lists at
+ * most fds 0, 1 and 2.
+ */
+export interface ContainerSpawnOptions extends Omit<SpawnOptions, 'cwd'>, ContainerRunOptions {}
+
+/**
+ * Spawns `command` in the namespaces of the process behind `pidfd` (see
+ * pidfdOpen) and leaves the calling thread in the namespaces, root and
+ * working directory it had. The command is looked up inside the container.
+ * Throws a SyscallError when the thread cannot enter the namespaces (ESRCH
+ * when the process has exited) or the working directory, and kills the
+ * child if the thread cannot be restored. The caller keeps `pidfd` open.
+ */
+export function spawnInContainer(
+  pidfd: number,
+  command: string,
+  args: readonly string[],
+  options: ContainerSpawnOptions = {},
+): ChildProcess {
+  const { namespaces, cwd, ...spawnOptions } = options;
+  checkStdio(spawnOptions.stdio);
+  // Required on first use, as in spawnInNamespaces.
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  const childOptions: SpawnOptions = { ...spawnOptions, env: spawnOptions.env ?? {} };
+
+  return runInContainer(
+    pidfd,
+    () => spawn(command, args, childOptions),
+    (child) => child.kill('SIGKILL'),
+    { ...(namespaces ? { namespaces } : {}), ...(cwd !== undefined ? { cwd } : {}) },
+  );
+}
+
+/**
+ * Calls `start` with the calling thread in the namespaces of the process
+ * behind `pidfd`, in the working directory `options.cwd` inside the
+ * container, and with this process non-dumpable. Then it moves the thread
+ * back to the namespaces, root and working directory it had, and makes the
+ * process dumpable again if it was. `start` must create the process
+ * synchronously from this thread and return after the child called
+ * execve(2) or exited, as child_process.spawn and Bun.spawn do. If the
+ * thread cannot be restored, `abandon` ends the process, the error is
+ * thrown and the process stays non-dumpable.
+ */
+export function runInContainer<T>(
+  pidfd: number,
+  start: () => T,
+  abandon: (started: T) => void,
+  options: ContainerRunOptions = {},
+): T {
+  const namespaces = options.namespaces ?? CONTAINER_NAMESPACES;
+  const joinsMount = namespaces.includes('mnt');
+  if (options.cwd !== undefined && !joinsMount) {
+    throw new TypeError(`runInContainer: invalid cwd ${options.cwd} without 'mnt' in namespaces: add 'mnt' or leave cwd out`);
+  }
+  const flags = namespaces.reduce((all, name) => all | NAMESPACES[name].flag, 0);
+
+  // Descriptors and the working directory are read before the thread
+  // moves, because afterwards every path resolves inside the container.
+  setCloseOnExecFrom(3);
+  const wasDumpable = getDumpable() === 1;
+  const saved = saveContext(namespaces);
+
+  try {
+    setDumpable(false);
+    if (joinsMount) unshare(CLONE_FS);
+    setns(pidfd, flags);
+  } catch (error) {
+    closeContext(saved);
+    restoreDumpable(wasDumpable);
+    throw error;
+  }
+
+  let started: T;
+  try {
+    if (joinsMount) enterWorkingDirectory(options.cwd ?? '/');
+    started = start();
+  } catch (error) {
+    restoreAndClose(saved, joinsMount);
+    restoreDumpable(wasDumpable);
+    throw error;
+  }
+
+  try {
+    restoreAndClose(saved, joinsMount);
+  } catch (error) {
+    abandon(started);
+    throw error;
+  }
+  restoreDumpable(wasDumpable);
+  return started;
+}
+
+// Making the process dumpable again is safe once the child has called
+// execve(2), because the child is then the container's program, not a copy
+// of this process. This process itself never joins the container's PID
+// namespace, because setns(2) with CLONE_NEWPID changes only the namespace
+// of later children. So a container with its own /proc cannot list it, and
+// a container that can list the host's processes could list it before the
+// call too.
+function restoreDumpable(wasDumpable: boolean): void {
+  if (wasDumpable) setDumpable(true);
+}
+
+// chdir(2) resolves `path` from the container's root, but a /proc/PID/fd
+// link in it can lead to a directory of another mount namespace, such as
+// one that this process has open. getcwd(3) fails with ENOENT for a
+// directory outside the thread's root.
+// NOTE: on Linux 6.18, a host directory on the same file system as the
+// root of a container without pivot_root(2) counts as below that root. So
+// the check protects only containers with a root file system of their own,
+// as m-docker's are.
+function enterWorkingDirectory(path: string): void {
+  chdir(path);
+  try {
+    getcwd();
+  } catch (error) {
+    if (!SyscallError.isInstance(error) || error.code !== 'ENOENT') throw error;
+    throw new SyscallError(
+      { syscall: 'chdir', errno: error.errno, code: errnoName(error.errno), path },
+      `chdir ${path} leads outside the container's root`,
+      { cause: error },
+    );
+  }
+}
+
+// Node's spawn gives the child one descriptor per stdio entry, and 'ipc'
+// adds a channel. Only fds 0, 1 and 2 may reach a command in a container.
+function checkStdio(stdio: SpawnOptions['stdio']): void {
+  if (!Array.isArray(stdio)) return;
+  if (stdio.length > 3 || stdio.includes('ipc')) {
+    throw new TypeError(
+      `spawnInContainer: invalid stdio with ${stdio.length} entries: pass at most fds 0, 1 and 2, without 'ipc'`,
+    );
+  }
+}
