@@ -53,6 +53,10 @@ const RUN_OPTIONS = [
   { name: '--shm-size', value: 'SIZE', help: 'size of /dev/shm in bytes, or with a unit k, m or g (default: 64m)' },
   { name: '--read-only', help: "mount the container's root file system read-only" },
   { name: '--rm', help: "remove the container's writable layer and anonymous volumes when it exits" },
+  {
+    name: '--init',
+    help: 'run tini as PID 1: it starts COMMAND, passes signals on to it and reaps zombies (tini: $M_DOCKER_TINI, else /usr/bin/tini-static)',
+  },
   ...RESOURCE_OPTIONS,
   { name: '--help', alias: '-h', help: 'print this help and exit' },
 ] as const satisfies readonly OptionSpec[];
@@ -162,6 +166,7 @@ function parseRun(argv: readonly string[], root: string, logLevel: LogLevel): Pa
     tmpfs: (run['--tmpfs'] as string[] | undefined) ?? [],
     readOnly: run['--read-only'] === true,
     remove: run['--rm'] === true,
+    init: run['--init'] === true,
     root,
     logLevel,
     cgroup: parseResourceOptions(run, process.env),

@@ -9,6 +9,7 @@ import {
 import type { LogLevel } from '@m-docker/log';
 
 import { CliError, EXIT_STATUS } from '../cli-error.js';
+import { findTini, withInit } from './docker-init.js';
 import { buildEnvironment } from './environment.js';
 import type { CgroupRequest } from './resource-options.js';
 
@@ -32,6 +33,8 @@ export interface RunRequest {
   shmSize?: string;
   readOnly: boolean;
   remove: boolean;
+  /** Whether tini runs as PID 1 and starts COMMAND (--init). */
+  init: boolean;
   /** The store's root directory. */
   root: string;
   logLevel: LogLevel;
@@ -93,8 +96,13 @@ export function validateRequest(request: RunRequest, hostname: string): void {
 
 /** The settings of a run on the host's root file system. */
 export function hostRootSettings(request: RunRequest): RootSettings {
+  let argv = [request.command as string, ...request.args];
+  // runContainer builds these settings for every run. With --image or
+  // --rootfs, prepareRoot replaces them and binds a static tini instead.
+  const onHostRoot = request.image === undefined && request.rootfs === undefined;
+  if (request.init && onHostRoot) argv = withInit(findTini(process.env, false), argv);
   return {
-    argv: [request.command as string, ...request.args],
+    argv,
     imageEnv: [],
     cwd: request.workdir ?? '/',
     root: null,

@@ -10,6 +10,7 @@ import { ownIdentity } from '../store/process-identity.js';
 import { cleanStaleState } from '../store/stale.js';
 import { ensureVolume, removeAnonymousVolumes } from '../store/volumes.js';
 import type { RootSettings, RunRequest } from './container-config.js';
+import { findTini, INIT_PATH_IN_CONTAINER, initMount, withInit } from './docker-init.js';
 import { writeEtcFiles } from './etc-files.js';
 import { openImageForRun } from './image-root.js';
 import { DEFAULT_SHM_SIZE, orderMounts, parseByteSize, parseTmpfs, parseVolume, type VolumeSpec } from './mount-options.js';
@@ -40,6 +41,8 @@ export async function prepareRoot(request: RunRequest, id: string, hostname: str
   const shmSize = request.shmSize === undefined ? DEFAULT_SHM_SIZE : parseByteSize(request.shmSize, '--shm-size');
   for (const volume of volumes) if (volume.kind === 'bind') checkHostPath(volume.hostPath, volume);
   orderMounts([...volumes, ...tmpfs]);
+  const tini = request.init ? findTini(process.env, true) : undefined;
+  if (tini !== undefined) checkInitPathFree([...volumes, ...tmpfs]);
 
   const source = request.image !== undefined ? await openImageForRun(request.root, request.image, log) : openRootfs(request.rootfs as string);
   const argv = await commandLine(request, source.config);
@@ -67,11 +70,19 @@ export async function prepareRoot(request: RunRequest, id: string, hostname: str
     );
     const volumeMounts = volumes.map((volume, index) => volumeMount(request.root, volume, volumeNames[index] as string, anonymous));
     const userDestinations = new Set([...volumeMounts, ...tmpfs].map((mount) => mount.destination));
-    const mounts = orderMounts([...etcMounts.filter((mount) => !userDestinations.has(mount.destination)), ...volumeMounts, ...tmpfs]);
+    // NOTE: with a volume at /sbin, the init creates the empty mount point
+    // docker-init in the volume's host directory, where it stays.
+    const initMounts = tini === undefined ? [] : [initMount(tini)];
+    const mounts = orderMounts([
+      ...etcMounts.filter((mount) => !userDestinations.has(mount.destination)),
+      ...volumeMounts,
+      ...tmpfs,
+      ...initMounts,
+    ]);
     log.debug('container directory created', { dir: paths.dir, layers: source.lowerDirs.length, mounts: mounts.length });
 
     const settings: RootSettings = {
-      argv,
+      argv: tini === undefined ? argv : withInit(INIT_PATH_IN_CONTAINER, argv),
       imageEnv: source.config.Env ?? [],
       cwd: request.workdir ?? (source.config.WorkingDir || '/'),
       root: {
@@ -170,6 +181,12 @@ function checkHostPath(path: string, volume: VolumeSpec): void {
     throw new CliError(
       `invalid -v: host path ${path} does not exist: create it first, or use a named volume (-v NAME:${volume.destination})`,
     );
+  }
+}
+
+function checkInitPathFree(mounts: readonly { destination: string }[]): void {
+  if (mounts.some((mount) => mount.destination === INIT_PATH_IN_CONTAINER)) {
+    throw new CliError(`--init binds tini onto ${INIT_PATH_IN_CONTAINER}, and a -v or --tmpfs mount uses that path too: mount it elsewhere`);
   }
 }
 
