@@ -5,6 +5,7 @@ import { createLogger } from '@m-docker/log';
 import packageJson from '../package.json' with { type: 'json' };
 import { CliError } from './cli-error.js';
 import { parseCommandLine } from './command-line.js';
+import { MONITOR_VARIABLE } from './run/detach.js';
 import { discardEarlyInit, type EarlyInit } from './run/early-init.js';
 import { runContainer } from './run/run-container.js';
 import { describeCliRuntime, describeRuntime, selectInitRuntime } from './runtime/init-runtime.js';
@@ -39,6 +40,11 @@ export async function main(argv: string[], started: number, early: EarlyInit | u
     }
 
     const log = createLogger({ level: parsed.request.logLevel, component: 'cli' });
+    if (parsed.request.detach) {
+      const { runDetachedRequest } = await import('./run/detached-run.js');
+      earlyUsed = process.env[MONITOR_VARIABLE] !== undefined;
+      return await runDetachedRequest(argv, parsed.request, log, started);
+    }
     earlyUsed = true;
     return await runContainer(parsed.request, log, started, early);
   } catch (error) {

@@ -19,6 +19,8 @@ const RUN_OPTIONS = [
   { name: '--interactive', alias: '-i', help: 'keep standard input attached to the container' },
   { name: '--tty', alias: '-t', help: 'give the container this terminal (TERM=xterm is set)' },
   { name: '--hostname', value: 'NAME', help: "the container's hostname (default: the first 12 characters of its id)" },
+  { name: '--detach', alias: '-d', help: "run in the background and print the container's id; see 'm-docker logs'" },
+  { name: '--name', value: 'NAME', help: 'a name for the container, unique in the store (default: a generated one such as brave_turing)' },
   {
     name: '--env',
     alias: '-e',
@@ -74,8 +76,10 @@ Commands:
   image ls                           list imported images
   image rm IMAGE...                  remove images
   volume create|ls|rm                manage named volumes
-  ps [-a]                            list containers that have a root file system of their own
-  rm [-f] CONTAINER...               remove such containers and their writable layers
+  ps [-a]                            list containers
+  stop|kill|wait|inspect CONTAINER   stop, signal, wait for or describe containers
+  logs [-f] CONTAINER                print the output of a container run with -d
+  rm [-f] CONTAINER...               remove containers and their writable layers
 
 docker's spellings work too: load -i FILE, import FILE [NAME[:TAG]], images, rmi.
 Run 'm-docker COMMAND --help' for a command's options and examples.
@@ -165,6 +169,7 @@ function parseRun(argv: readonly string[], root: string, logLevel: LogLevel): Pa
     volumes: (run['--volume'] as string[] | undefined) ?? [],
     tmpfs: (run['--tmpfs'] as string[] | undefined) ?? [],
     readOnly: run['--read-only'] === true,
+    detach: run['--detach'] === true,
     remove: run['--rm'] === true,
     init: run['--init'] === true,
     root,
@@ -173,6 +178,7 @@ function parseRun(argv: readonly string[], root: string, logLevel: LogLevel): Pa
   };
   const optional = {
     hostname: run['--hostname'],
+    name: run['--name'],
     workdir: run['--workdir'],
     image,
     rootfs: run['--rootfs'],

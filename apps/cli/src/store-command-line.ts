@@ -13,8 +13,13 @@ export type StoreCommand =
   | { kind: 'volume-create'; name?: string }
   | { kind: 'volume-ls'; quiet: boolean }
   | { kind: 'volume-rm'; names: string[]; force: boolean }
-  | { kind: 'container-ls'; all: boolean; quiet: boolean }
-  | { kind: 'container-rm'; ids: string[]; force: boolean; volumes: boolean };
+  | { kind: 'container-ls'; all: boolean; quiet: boolean; format?: 'json' }
+  | { kind: 'container-rm'; ids: string[]; force: boolean; volumes: boolean }
+  | { kind: 'container-stop'; references: string[]; seconds: number }
+  | { kind: 'container-kill'; references: string[]; signal: string }
+  | { kind: 'container-wait'; references: string[] }
+  | { kind: 'container-inspect'; references: string[] }
+  | { kind: 'container-logs'; reference: string; follow: boolean; tail?: number; timestamps: boolean };
 
 type Parsed = StoreCommand | { kind: 'help'; text: string };
 
@@ -36,6 +41,21 @@ const REMOVE_IMAGE_OPTIONS = [
 const PS_OPTIONS = [
   { name: '--all', alias: '-a', help: 'list exited containers too' },
   { name: '--quiet', alias: '-q', help: 'print only the ids' },
+  { name: '--format', value: 'FORMAT', help: "'json': one JSON object a line, with docker's field names" },
+  HELP,
+] as const satisfies readonly OptionSpec[];
+const LOGS_OPTIONS = [
+  { name: '--follow', alias: '-f', help: 'keep printing new output until the container exits' },
+  { name: '--tail', value: 'N', help: "print only the last N lines ('all' for every line)" },
+  { name: '--timestamps', alias: '-t', help: 'start each line with the time m-docker read it (ISO 8601)' },
+  HELP,
+] as const satisfies readonly OptionSpec[];
+const STOP_OPTIONS = [
+  { name: '--time', alias: '-t', value: 'SECONDS', help: 'seconds to wait after SIGTERM before SIGKILL (default: 10)' },
+  HELP,
+] as const satisfies readonly OptionSpec[];
+const KILL_OPTIONS = [
+  { name: '--signal', alias: '-s', value: 'SIGNAL', help: 'the signal to send, by name or number (default: KILL)' },
   HELP,
 ] as const satisfies readonly OptionSpec[];
 const REMOVE_CONTAINER_OPTIONS = [
@@ -80,8 +100,7 @@ ${formatOptions(REMOVE_IMAGE_OPTIONS)}
 
 const PS_HELP = `Usage: m-docker ps [OPTIONS]
 
-List the containers that have a root file system of their own (run with
---image or --rootfs): running ones, or all with -a. A container kept
+List containers: running ones, or all with -a. A container that ran
 without --rm stays listed as exited until 'm-docker rm' removes it.
 
 Options:
@@ -90,11 +109,47 @@ ${formatOptions(PS_OPTIONS)}
 
 const RM_HELP = `Usage: m-docker rm [OPTIONS] CONTAINER...
 
-Remove containers by id or unique id prefix: their writable layer and
-record. A running container is refused without -f.
+Remove containers by name, id or unique id prefix: their writable layer
+and record. A running container is refused without -f.
 
 Options:
 ${formatOptions(REMOVE_CONTAINER_OPTIONS)}
+`;
+
+const LOGS_HELP = `Usage: m-docker logs [OPTIONS] CONTAINER
+
+Print the stdout and stderr of a container that runs or ran with -d, each
+to m-docker's own stdout and stderr.
+
+Options:
+${formatOptions(LOGS_OPTIONS)}
+`;
+
+const STOP_HELP = `Usage: m-docker stop [OPTIONS] CONTAINER...
+
+Stop containers: SIGTERM to PID 1, then SIGKILL after the timeout. Each
+name is printed once its container has exited.
+
+Options:
+${formatOptions(STOP_OPTIONS)}
+`;
+
+const KILL_HELP = `Usage: m-docker kill [OPTIONS] CONTAINER...
+
+Send a signal to the PID 1 of running containers.
+
+Options:
+${formatOptions(KILL_OPTIONS)}
+`;
+
+const WAIT_HELP = `Usage: m-docker wait CONTAINER...
+
+Wait until containers exit, and print each exit code.
+`;
+
+const INSPECT_HELP = `Usage: m-docker inspect CONTAINER...
+
+Print the containers' records as a JSON array.
 `;
 
 const VOLUME_HELP = `Usage: m-docker volume create [NAME]
@@ -125,6 +180,16 @@ export function parseStoreCommand(command: string, argv: readonly string[], glob
       return parseContainerList(argv, globals);
     case 'rm':
       return parseContainerRemove(argv, globals);
+    case 'stop':
+      return parseStop(argv, globals);
+    case 'logs':
+      return parseLogs(argv, globals);
+    case 'kill':
+      return parseKill(argv, globals);
+    case 'wait':
+      return parseReferences(argv, globals, 'wait', WAIT_HELP);
+    case 'inspect':
+      return parseReferences(argv, globals, 'inspect', INSPECT_HELP);
     default:
       throw new CliError(`unknown command '${command}': see 'm-docker --help'`);
   }
@@ -205,7 +270,13 @@ function parseContainerList(argv: readonly string[], globals: readonly OptionSpe
   const parsed = parseOptions(PS_OPTIONS, argv, { helpCommand: 'm-docker ps --help', globalOptions: globals });
   if (parsed['--help'] === true) return { kind: 'help', text: PS_HELP };
   rejectExtra(parsed._, 'm-docker ps --help');
-  return { kind: 'container-ls', all: parsed['--all'] === true, quiet: parsed['--quiet'] === true };
+  const format = parsed['--format'] as string | undefined;
+  if (format !== undefined && format !== 'json') {
+    throw new CliError(`invalid --format ${JSON.stringify(format)}: only json is supported: see 'm-docker ps --help'`);
+  }
+  const command: StoreCommand = { kind: 'container-ls', all: parsed['--all'] === true, quiet: parsed['--quiet'] === true };
+  if (format === 'json') command.format = 'json';
+  return command;
 }
 
 function parseContainerRemove(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
@@ -213,6 +284,52 @@ function parseContainerRemove(argv: readonly string[], globals: readonly OptionS
   if (parsed['--help'] === true) return { kind: 'help', text: RM_HELP };
   if (parsed._.length === 0) throw new CliError("missing CONTAINER: give the containers to remove: see 'm-docker rm --help'");
   return { kind: 'container-rm', ids: parsed._, force: parsed['--force'] === true, volumes: parsed['--volumes'] === true };
+}
+
+function parseLogs(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  const parsed = parseOptions(LOGS_OPTIONS, argv, { helpCommand: 'm-docker logs --help', globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: LOGS_HELP };
+  const [reference, ...extra] = requireReferences(parsed._, 'logs');
+  rejectExtra(extra, 'm-docker logs --help');
+  const command: StoreCommand = {
+    kind: 'container-logs',
+    reference: reference as string,
+    follow: parsed['--follow'] === true,
+    timestamps: parsed['--timestamps'] === true,
+  };
+  const tail = parsed['--tail'] as string | undefined;
+  if (tail !== undefined && tail !== 'all') {
+    if (!/^\d+$/.test(tail)) throw new CliError(`invalid --tail ${JSON.stringify(tail)}: give a number of lines, or all`);
+    command.tail = Number(tail);
+  }
+  return command;
+}
+
+function parseStop(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  const parsed = parseOptions(STOP_OPTIONS, argv, { helpCommand: 'm-docker stop --help', globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: STOP_HELP };
+  const time = (parsed['--time'] as string | undefined) ?? '10';
+  if (!/^\d+$/.test(time)) throw new CliError(`invalid -t ${JSON.stringify(time)}: give whole seconds, such as 10`);
+  return { kind: 'container-stop', references: requireReferences(parsed._, 'stop'), seconds: Number(time) };
+}
+
+function parseKill(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  const parsed = parseOptions(KILL_OPTIONS, argv, { helpCommand: 'm-docker kill --help', globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: KILL_HELP };
+  const signal = (parsed['--signal'] as string | undefined) ?? 'KILL';
+  return { kind: 'container-kill', references: requireReferences(parsed._, 'kill'), signal };
+}
+
+function parseReferences(argv: readonly string[], globals: readonly OptionSpec[], command: 'wait' | 'inspect', help: string): Parsed {
+  const parsed = parseOptions([HELP], argv, { helpCommand: `m-docker ${command} --help`, globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: help };
+  const references = requireReferences(parsed._, command);
+  return command === 'wait' ? { kind: 'container-wait', references } : { kind: 'container-inspect', references };
+}
+
+function requireReferences(references: string[], command: string): string[] {
+  if (references.length === 0) throw new CliError(`missing CONTAINER: give the containers by name or id: see 'm-docker ${command} --help'`);
+  return references;
 }
 
 function rejectExtra(extra: readonly string[], helpCommand: string): void {

@@ -3,7 +3,9 @@ import { writeSync } from 'node:fs';
 import type { Logger } from '@m-docker/log';
 
 import { CliError } from './cli-error.js';
-import { printContainers, removeContainers } from './store/container-commands.js';
+import { inspectContainers, printContainers, removeContainers } from './store/container-commands.js';
+import type { LogsOptions } from './store/container-logs.js';
+import { killContainers, stopContainers, waitContainers } from './store/container-signals.js';
 import { cleanStaleState } from './store/stale.js';
 import { ensureVolume, listVolumes, removeVolume, volumesDir } from './store/volumes.js';
 import type { StoreCommand } from './store-command-line.js';
@@ -27,8 +29,22 @@ export async function runStoreCommand(command: StoreCommand, root: string, log: 
     case 'volume-rm':
       return removeVolumes(root, command.names, command.force);
     case 'container-ls':
-      printContainers(root, command.all, command.quiet);
+      printContainers(root, command.all, command.quiet, command.format);
       return 0;
+    case 'container-stop':
+      return stopContainers(root, command.references, command.seconds);
+    case 'container-kill':
+      return killContainers(root, command.references, command.signal);
+    case 'container-wait':
+      return waitContainers(root, command.references);
+    case 'container-inspect':
+      return inspectContainers(root, command.references);
+    case 'container-logs': {
+      const { printLogs } = await import('./store/container-logs.js');
+      const options: LogsOptions = { follow: command.follow, timestamps: command.timestamps };
+      if (command.tail !== undefined) options.tail = command.tail;
+      return printLogs(root, command.reference, options);
+    }
     case 'container-rm':
       await removeContainers(root, command.ids, command.force, command.volumes);
       return 0;

@@ -46,6 +46,20 @@ const TEST_PATH = `${dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`;
 
 const started = new Set<ChildProcess>();
 
+// Every run writes a container record into the store, so each test file's
+// process gets a store of its own, removed when the process exits; a test
+// that needs a fresh one passes --root or M_DOCKER_ROOT itself.
+let testStore: string | undefined;
+
+function defaultStore(): string {
+  if (testStore === undefined) {
+    const store = mkdtempSync(join(tmpdir(), 'm-docker-test-store-'));
+    process.once('exit', () => rmSync(store, { recursive: true, force: true }));
+    testStore = store;
+  }
+  return testStore;
+}
+
 // The suite runs once with each runtime forced (see package.json), so the
 // runtime variables reach the CLI, and so does the run's own TMPDIR, where
 // Bun may create a bun-node-* folder. So does the relative cgroup parent
@@ -58,11 +72,16 @@ function inheritedEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** The environment a test gives the CLI: PATH, its own store, the runtime and cgroup variables, then `extra`. */
+export function cliEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { PATH: TEST_PATH, M_DOCKER_ROOT: defaultStore(), ...inheritedEnvironment(), ...extra };
+}
+
 /** Runs the built CLI with `args` and collects its output and exit status. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const [command, ...commandArgs] = [...(options.prefix ?? []), options.command ?? CLI, ...args] as [string, ...string[]];
   const child = spawn(command, commandArgs, {
-    env: { PATH: TEST_PATH, ...inheritedEnvironment(), ...options.env },
+    env: cliEnvironment(options.env),
     stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   started.add(child);

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
@@ -10,6 +10,7 @@ import { elfLinkage, findTini, inspectExecutable, withInit } from '../src/run/do
 import {
   CLI,
   childPids,
+  cliEnvironment,
   HAS_BUSYBOX,
   hostMounts,
   isAlive,
@@ -115,10 +116,7 @@ function scriptArgs(cliArgs: string[]): string[] {
 // Like runCli, with script's standard input kept open, so that the test
 // can type into the terminal.
 function startInTerminal(cliArgs: string[]) {
-  const env: NodeJS.ProcessEnv = { PATH: `${dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin` };
-  for (const name of ['M_DOCKER_JS_RUNTIME', 'M_DOCKER_INIT_RUNTIME', 'TMPDIR', 'M_DOCKER_CGROUP_PARENT']) {
-    if (process.env[name] !== undefined) env[name] = process.env[name];
-  }
+  const env = cliEnvironment();
   const child = spawn('script', scriptArgs(cliArgs), { env, stdio: ['pipe', 'pipe', 'pipe'] });
   terminals.add(child);
   let output = '';

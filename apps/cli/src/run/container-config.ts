@@ -21,6 +21,10 @@ export interface RunRequest {
   interactive: boolean;
   tty: boolean;
   hostname?: string;
+  /** --name: unique in the store; generated when undefined. */
+  name?: string;
+  /** -d: run in the background under a monitor process and print the id. */
+  detach: boolean;
   env: string[];
   envFiles: string[];
   workdir?: string;

@@ -10,6 +10,7 @@ import { ownIdentity } from '../store/process-identity.js';
 import { cleanStaleState } from '../store/stale.js';
 import { ensureVolume, removeAnonymousVolumes } from '../store/volumes.js';
 import type { RootSettings, RunRequest } from './container-config.js';
+import type { ContainerIdentity } from './container-state.js';
 import { findTini, INIT_PATH_IN_CONTAINER, initMount, withInit } from './docker-init.js';
 import { writeEtcFiles } from './etc-files.js';
 import { openImageForRun } from './image-root.js';
@@ -35,7 +36,13 @@ export interface PreparedRoot {
 const OVERLAY_SEPARATORS = /[:,]/;
 
 /** Prepares the root for `request`, which has --image or --rootfs. Nothing is left behind when it throws. */
-export async function prepareRoot(request: RunRequest, id: string, hostname: string, log: Logger): Promise<PreparedRoot> {
+export async function prepareRoot(
+  request: RunRequest,
+  id: string,
+  hostname: string,
+  log: Logger,
+  identity: ContainerIdentity,
+): Promise<PreparedRoot> {
   const volumes = request.volumes.map((value) => parseVolume(value, process.cwd()));
   const tmpfs = request.tmpfs.map(parseTmpfs);
   const shmSize = request.shmSize === undefined ? DEFAULT_SHM_SIZE : parseByteSize(request.shmSize, '--shm-size');
@@ -54,14 +61,17 @@ export async function prepareRoot(request: RunRequest, id: string, hostname: str
   const volumeNames = volumes.map(volumeName);
   const record: ContainerRecord = {
     id,
+    name: identity.name,
     image: source.imageId,
     source: source.name,
+    ownRoot: true,
     command: argv,
     created: new Date().toISOString(),
     owner: ownIdentity(),
     volumes: volumeNames.filter(Boolean),
     autoRemove: request.remove,
   };
+  if (identity.init !== undefined) record.init = identity.init;
   const paths = createContainer(request.root, record);
   const anonymous: string[] = [];
   try {

@@ -41,7 +41,9 @@ export function isRunCommand(argv: readonly string[]): boolean {
  * it with discardEarlyInit.
  */
 export function startInitEarly(argv: readonly string[]): EarlyInit | undefined {
-  if (!isRunCommand(argv) || process.getuid?.() !== 0) return undefined;
+  // A detached container's monitor spawns its init itself, with the log
+  // sockets as its stdout and stderr.
+  if (!isRunCommand(argv) || process.getuid?.() !== 0 || process.env.M_DOCKER_MONITOR_FD !== undefined) return undefined;
 
   const timeline = new Timeline();
   let init: InitProcess;

@@ -1,5 +1,5 @@
 import { initEntryPath } from '@m-docker/init';
-import { type ProcessExit, type StartedProcess, scriptArguments, startProcess } from '@m-docker/runtime';
+import { type ProcessExit, type StartedProcess, type StdioEntry, scriptArguments, startProcess } from '@m-docker/runtime';
 import { close, type NamespaceName, runInNamespaces, SyscallError, socketpair } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
@@ -33,6 +33,8 @@ export interface InitProcess {
 export interface InitOptions {
   /** Whether the CLI's fd 0 is open, so the init can inherit it. */
   stdinOpen: boolean;
+  /** The init's fds 0, 1 and 2, when they are not the CLI's own (a detached container's log sockets). */
+  stdio?: readonly [StdioEntry, StdioEntry, StdioEntry];
 }
 
 /**
@@ -52,7 +54,7 @@ export function spawnInit(options: InitOptions, timeline: Timeline): InitProcess
   try {
     const start = () =>
       startProcess(runtime.executable, scriptArguments(runtime.runtime, entry), {
-        stdio: [options.stdinOpen ? 'inherit' : 'ignore', 'inherit', 'inherit', initEnd],
+        stdio: [...(options.stdio ?? [options.stdinOpen ? 'inherit' : 'ignore', 'inherit', 'inherit']), initEnd],
         // The init gets no environment of the host's; the command's comes in the config.
         env: {},
         // The root, so that no runtime reads configuration from the user's folder.

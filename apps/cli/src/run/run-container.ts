@@ -6,11 +6,14 @@ import { containerCgroup, type RunCgroup } from './container-cgroup.js';
 import { startMigrationWarmUp } from './container-cgroup-warm-up.js';
 import { buildConfig, hostRootSettings, type RunRequest, validateRequest } from './container-config.js';
 import type { PreparedRoot } from './container-root.js';
+import { type ContainerIdentity, type HostContainer, registerHostContainer, startIdentity } from './container-state.js';
+import type { MonitorHooks } from './detach.js';
 import type { EarlyInit } from './early-init.js';
 import { statusFromExit } from './exit-status.js';
 import { type InitProcess, spawnInit } from './init-process.js';
 import { forwardSignals } from './signals.js';
 import { startContainer } from './start-protocol.js';
+import { checkTerminalInput, TerminalRelay } from './terminal.js';
 import { Timeline } from './timeline.js';
 
 export type { RunRequest } from './container-config.js';
@@ -30,10 +33,13 @@ export async function runContainer(
   parentLog: Logger,
   started: number,
   early?: EarlyInit,
+  monitor?: MonitorHooks,
 ): Promise<number> {
   const timeline = early?.timeline ?? new Timeline();
   let init = early?.init;
   let root: PreparedRoot | undefined;
+  let host: HostContainer | undefined;
+  let identity: (ContainerIdentity & { release(): void }) | undefined;
   let cgroup: RunCgroup | undefined;
   try {
     requireRoot();
@@ -41,13 +47,14 @@ export async function runContainer(
     const id = newContainerId();
     const hostname = request.hostname ?? id.slice(0, 12);
     validateRequest(request, hostname);
+    if (request.tty) checkTerminalInput(request.interactive);
 
     const log = parentLog.child({ id: id.slice(0, 12) });
     timeline.mark('cli started', undefined, started);
     timeline.attach(log);
     let warmUp = early?.warmUp;
     if (init === undefined) {
-      init = spawnInit({ stdinOpen: true }, timeline);
+      init = spawnInit(monitor === undefined ? { stdinOpen: true } : { stdinOpen: false, stdio: monitor.stdio }, timeline);
       warmUp = startMigrationWarmUp(timeline, 'cgroup warm-up started');
     }
     if (init.fallbackReason !== undefined) {
@@ -57,18 +64,23 @@ export async function runContainer(
     let settings = hostRootSettings(request);
     if (request.image !== undefined || request.rootfs !== undefined) {
       const { prepareRoot } = await import('./container-root.js');
-      root = await prepareRoot(request, id, hostname, log);
+      identity = startIdentity(request, id, init.child.pid);
+      root = await prepareRoot(request, id, hostname, log, identity);
       settings = root.settings;
       timeline.mark('root prepared');
     } else {
       await rejectImageName(request);
+      identity = startIdentity(request, id, init.child.pid);
+      host = registerHostContainer(request, id, identity, settings.argv, log);
     }
 
     const config = buildConfig(request, id, hostname, settings);
     cgroup = containerCgroup(request.cgroup, id, timeline, warmUp);
-    const status = await runToExit(init, config, request.tty, timeline, log, cgroup);
+    const container = { id, name: identity?.name ?? '' };
+    const status = await runToExit(init, config, request.tty, timeline, log, cgroup, () => monitor?.started(container));
     log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
     root?.finish(status);
+    host?.finish(status);
     return status;
   } catch (error) {
     if (init) {
@@ -77,6 +89,8 @@ export async function runContainer(
     }
     cgroup?.remove(parentLog);
     root?.discard();
+    host?.discard();
+    identity?.release();
     const summary = timeline.summary();
     if (summary !== '') parentLog.debug(`timeline in ms since the CLI process started: ${summary}`);
     throw error;
@@ -90,26 +104,37 @@ async function runToExit(
   timeline: Timeline,
   log: Logger,
   cgroup: RunCgroup,
+  onStarted: () => void,
 ): Promise<number> {
+  const terminal = tty ? new TerminalRelay({ interactive: config.interactive, log }) : undefined;
   try {
     startContainer(init.pipeFd, config, timeline, {
       afterConfig: () => cgroup.create(),
       beforeStart: () => cgroup.join(init.child.pid),
+      terminal: terminal?.attach,
     });
+  } catch (error) {
+    terminal?.close();
+    throw error;
   } finally {
     init.closePipe();
   }
+  onStarted();
 
-  const stopForwarding = forwardSignals(init.child, tty, log);
+  const stopForwarding = forwardSignals(init.child, log);
   cgroup.logWarmUps(log);
   cgroup.removeStale(log);
   try {
+    terminal?.start();
     const { code, signal } = await init.exited;
     timeline.mark('container exited', { code: code ?? undefined, signal: signal ?? undefined });
+    // The last output of a -t container is still in the pty.
+    await terminal?.drained;
     cgroup.reportOutOfMemory(log);
     cgroup.remove(log);
     return statusFromExit(code, signal);
   } finally {
+    terminal?.close();
     stopForwarding();
   }
 }

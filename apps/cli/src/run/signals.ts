@@ -4,17 +4,17 @@ import type { StartedProcess } from '@m-docker/runtime';
 /** Signals the CLI passes on to the container's PID 1, as `docker run` does. */
 export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
-// With -t the container shares the CLI's terminal and process group, so the
-// terminal already sends Ctrl-C (SIGINT) and Ctrl-\ (SIGQUIT) to it.
-// Passing them on as well would deliver each twice.
-const TERMINAL_SIGNALS = new Set<NodeJS.Signals>(['SIGINT', 'SIGQUIT']);
-
-/** Passes the signals the CLI receives on to `child`; returns a function that stops it. */
-export function forwardSignals(child: StartedProcess, tty: boolean, log: Logger): () => void {
+/**
+ * Passes the signals the CLI receives on to `child`; returns a function that
+ * stops it. With -t the container has a terminal of its own, so its keys
+ * reach it through the pty: in raw mode (-it) Ctrl-C is a byte, not a
+ * signal for the CLI, and without -i the CLI's terminal sends SIGINT to the
+ * CLI alone, which passes it on, as docker's --sig-proxy does.
+ */
+export function forwardSignals(child: StartedProcess, log: Logger): () => void {
   const handlers = new Map<NodeJS.Signals, () => void>();
   for (const signal of FORWARDED_SIGNALS) {
     const handler = () => {
-      if (tty && TERMINAL_SIGNALS.has(signal)) return;
       log.debug('forwarding signal', { signal, pid: child.pid });
       try {
         child.kill(signal);

@@ -1,4 +1,5 @@
 import { type ContainerConfig, type InitFailure, type Message, readMessageSync, writeMessageSync } from '@m-docker/ipc';
+import { close, descriptorIo } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
 import { errorFromInitFailure } from './exit-status.js';
@@ -6,7 +7,9 @@ import type { Timeline } from './timeline.js';
 
 // The CLI's side of the start protocol, over its end of the init's fd 3:
 // send config, wait for ready, send start, then read until end of stream
-// (execve succeeded and closed fd 3) or an error message.
+// (execve succeeded and closed fd 3) or an error message. With a terminal
+// (-t), a terminal message with the pty's master comes before ready; the
+// CLI then reads through recvmsg(2), which keeps the descriptor.
 //
 // The reads and writes are synchronous because the CLI has nothing else to
 // do meanwhile. They cannot deadlock: the init reads the whole config before
@@ -21,6 +24,8 @@ export interface StartHooks {
   afterConfig?: () => void;
   /** Runs after ready and before start, while the init waits: COMMAND does not exist yet. */
   beforeStart?: () => void;
+  /** Takes the master of the container's pty (-t); without this hook it is closed. */
+  terminal?: (master: number) => void;
 }
 
 /** Runs the start protocol to the end; throws a CliError with docker's status when the init reports a failure or dies. */
@@ -31,7 +36,7 @@ export function startContainer(pipeFd: number, config: ContainerConfig, timeline
   timeline.mark('config sent');
   hooks.afterConfig?.();
 
-  const ready = receive(pipeFd, 'ready');
+  const ready = receiveReady(pipeFd, config.terminal, hooks);
   if (ready.type === 'error') throw errorFromInitFailure(ready.error, command);
   timeline.mark('ready received');
   hooks.beforeStart?.();
@@ -56,15 +61,35 @@ function send(pipeFd: number, message: Message): void {
   }
 }
 
-type InitOutcome = { type: 'ready' } | { type: 'exec' } | { type: 'error'; error: InitFailure };
+type InitOutcome =
+  | { type: 'ready' }
+  | { type: 'exec' }
+  | { type: 'terminal'; fd: number }
+  | { type: 'error'; error: InitFailure };
 
-// Returns `expected` once the init confirms it: for 'ready' a ready message,
-// for 'exec' the end of stream. An error message or an early end of stream
-// becomes the failure to report.
-function receive(pipeFd: number, expected: 'ready' | 'exec'): InitOutcome {
+// With a terminal, the init sends the pty's master first, then ready (or an
+// error, after which the master is of no use).
+function receiveReady(pipeFd: number, terminal: boolean, hooks: StartHooks): InitOutcome {
+  if (!terminal) return receive(pipeFd, 'ready');
+
+  const first = receive(pipeFd, 'terminal');
+  if (first.type !== 'terminal') {
+    if (first.type === 'error') return first;
+    throw new CliError("the container's init sent ready without the terminal that -t needs");
+  }
+  if (hooks.terminal) hooks.terminal(first.fd);
+  else close(first.fd);
+  return receive(pipeFd, 'ready');
+}
+
+// Returns what the init sent once it confirms `expected`: for 'ready' a
+// ready message, for 'exec' the end of stream, for 'terminal' a terminal
+// message (or ready, which the caller rejects). An error message or an
+// early end of stream becomes the failure to report.
+function receive(pipeFd: number, expected: 'ready' | 'exec' | 'terminal'): InitOutcome {
   let message: Message | undefined;
   try {
-    message = readMessageSync(pipeFd);
+    message = readMessageSync(pipeFd, expected === 'terminal' ? { descriptors: descriptorIo } : undefined);
   } catch (error) {
     throw new CliError(`lost contact with the container's init while waiting for ${expected}: ${(error as Error).message}`, undefined, {
       cause: error,
@@ -73,9 +98,18 @@ function receive(pipeFd: number, expected: 'ready' | 'exec'): InitOutcome {
 
   if (message === undefined) {
     if (expected === 'exec') return { type: 'exec' };
-    throw new CliError("the container's init exited before it was ready");
+    throw new CliError(`the container's init exited before it ${expected === 'terminal' ? 'sent the terminal' : 'was ready'}`);
   }
-  if (message.type === 'error') return message;
-  if (message.type === expected) return { type: expected };
+  switch (message.type) {
+    case 'error':
+      return message;
+    case 'terminal':
+      if (expected === 'terminal') return message;
+      close(message.fd);
+      break;
+    case 'ready':
+      if (expected !== 'exec') return message;
+      break;
+  }
   throw new CliError(`unexpected ${message.type} message from the container's init while waiting for ${expected}`);
 }

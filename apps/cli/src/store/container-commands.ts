@@ -1,36 +1,41 @@
 import { writeSync } from 'node:fs';
 
 import { CliError } from '../cli-error.js';
+import { killAndWait } from './container-signals.js';
 import { type ContainerRecord, listContainers, removeContainer } from './containers.js';
 import { isRunning } from './process-identity.js';
 import { removeAnonymousVolumes } from './volumes.js';
 
-// `ps` and `rm` for the containers that have a directory in the store: the
-// runs with --image or --rootfs. A container runs while the CLI that
-// started it runs; the record names that CLI by pid and start time.
-
-/** How long `rm -f` waits for a killed container's CLI to exit, in ms. */
-const KILL_WAIT_MS = 5_000;
+// The commands that read and change containers: ps, rm, stop, kill, wait
+// and inspect. A container runs while the m-docker process that started it
+// (its owner) runs and has not recorded an exit; the record names the owner
+// and the container's PID 1 by pid and start time, so a reused pid is
+// never mistaken for them.
 
 /** Returns whether the container's CLI still runs it. */
 export function isContainerRunning(record: ContainerRecord): boolean {
   return record.finished === undefined && isRunning(record.owner);
 }
 
-/** Finds the record whose id is `idOrPrefix` or starts with it; throws when none or several match. */
-export function findContainer(root: string, idOrPrefix: string): ContainerRecord {
-  const matches = listContainers(root).filter((record) => record.id.startsWith(idOrPrefix));
-  if (idOrPrefix === '' || matches.length === 0) {
-    throw new CliError(`no such container: ${JSON.stringify(idOrPrefix)}: see 'm-docker ps -a'`);
+/** Finds a container by name, full id or unique id prefix; throws when none or several match. */
+export function findContainer(root: string, reference: string): ContainerRecord {
+  const records = listContainers(root);
+  const named = records.find((record) => record.name === reference);
+  if (named !== undefined) return named;
+
+  const matches = records.filter((record) => record.id.startsWith(reference));
+  if (reference === '' || matches.length === 0) {
+    throw new CliError(`no such container: ${JSON.stringify(reference)}: see 'm-docker ps -a'`);
   }
   if (matches.length > 1) {
-    throw new CliError(`container id prefix ${JSON.stringify(idOrPrefix)} is ambiguous: it matches ${matches.length} containers: give more characters`);
+    throw new CliError(`container id prefix ${JSON.stringify(reference)} is ambiguous: it matches ${matches.length} containers: give more characters`);
   }
   return matches[0] as ContainerRecord;
 }
 
-/** Prints the containers as `ps` does: running ones, or all with `all`. */
-export function printContainers(root: string, all: boolean, quiet: boolean): void {
+/** Prints the containers as `ps` does: running ones, or all with `all`; as a table, ids alone, or JSON lines. */
+export function printContainers(root: string, all: boolean, quiet: boolean, format?: 'json'): void {
+  const now = Date.now();
   const records = listContainers(root)
     .filter((record) => all || isContainerRunning(record))
     .sort((a, b) => b.created.localeCompare(a.created));
@@ -38,10 +43,17 @@ export function printContainers(root: string, all: boolean, quiet: boolean): voi
     writeText(records.map((record) => `${record.id.slice(0, 12)}\n`).join(''));
     return;
   }
+  if (format === 'json') {
+    writeText(records.map((record) => `${JSON.stringify(psFields(record, now))}\n`).join(''));
+    return;
+  }
 
   const rows = [
-    ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS'],
-    ...records.map((record) => [record.id.slice(0, 12), record.source, quoteCommand(record.command), record.created, describeStatus(record)]),
+    ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'],
+    ...records.map((record) => {
+      const fields = psFields(record, now);
+      return [fields.ID, fields.Image, fields.Command, fields.RunningFor, fields.Status, fields.Names];
+    }),
   ];
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] as string).length))) ?? [];
   writeText(rows.map((row) => `${row.map((cell, column) => cell.padEnd((widths[column] ?? 0) + 3)).join('').trimEnd()}\n`).join(''));
@@ -49,9 +61,8 @@ export function printContainers(root: string, all: boolean, quiet: boolean): voi
 
 /**
  * Removes containers. A running one is refused unless `force` is set; then
- * its CLI is killed with SIGKILL, which ends the container through its
- * parent-death signal, before its directory goes. Every name is tried, and
- * the first failure is thrown at the end.
+ * it is killed first (killAndWait). Every name is tried, and the first
+ * failure is thrown at the end.
  */
 export async function removeContainers(root: string, ids: readonly string[], force: boolean, volumes: boolean): Promise<void> {
   let failure: unknown;
@@ -62,7 +73,7 @@ export async function removeContainers(root: string, ids: readonly string[], for
         if (!force) {
           throw new CliError(`container ${record.id.slice(0, 12)} is running: stop it first, or remove it with rm -f`);
         }
-        await killOwner(record);
+        await killAndWait(root, record);
       }
       removeContainer(root, record.id);
       if (volumes) removeAnonymousVolumes(root, record.volumes);
@@ -76,25 +87,40 @@ export async function removeContainers(root: string, ids: readonly string[], for
   if (failure !== undefined) throw new CliError('some containers were not removed (see above)', 1, { cause: failure });
 }
 
-async function killOwner(record: ContainerRecord): Promise<void> {
-  try {
-    process.kill(record.owner.pid, 'SIGKILL');
-  } catch {
-    // It exited between the check and the kill.
-  }
-  const deadline = Date.now() + KILL_WAIT_MS;
-  while (isRunning(record.owner)) {
-    if (Date.now() > deadline) {
-      throw new CliError(`container ${record.id.slice(0, 12)} did not stop within ${KILL_WAIT_MS} ms of SIGKILL to its m-docker process ${record.owner.pid}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+// The fields of one `ps` line, with the names `docker ps --format json` uses.
+function psFields(record: ContainerRecord, now: number) {
+  return {
+    ID: record.id.slice(0, 12),
+    Image: record.source,
+    Command: quoteCommand(record.command),
+    CreatedAt: record.created,
+    RunningFor: `${describeDuration(now - Date.parse(record.created))} ago`,
+    Status: describeStatus(record, now),
+    State: isContainerRunning(record) ? 'running' : 'exited',
+    Names: record.name,
+  };
 }
 
-function describeStatus(record: ContainerRecord): string {
-  if (isContainerRunning(record)) return 'Up';
-  if (record.exitCode === undefined) return 'Exited (unknown: m-docker was killed)';
-  return `Exited (${record.exitCode}) ${record.finished ?? ''}`.trimEnd();
+/** Returns docker's status text: `Up 3 minutes`, `Exited (0) 2 seconds ago`. */
+export function describeStatus(record: ContainerRecord, now = Date.now()): string {
+  if (isContainerRunning(record)) return `Up ${describeDuration(now - Date.parse(record.created))}`;
+  if (record.exitCode === undefined || record.finished === undefined) return 'Exited (unknown: its m-docker process was killed)';
+  return `Exited (${record.exitCode}) ${describeDuration(now - Date.parse(record.finished))} ago`;
+}
+
+/** Returns a duration in docker's words: `Less than a second`, `2 seconds`, `3 minutes`, `About an hour`, `5 days`. */
+export function describeDuration(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(seconds / 3600);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  return `${Math.floor(hours / 24)} days`;
 }
 
 // Arguments with spaces or quotes are shown quoted, so the command reads as
@@ -105,4 +131,40 @@ function quoteCommand(command: readonly string[]): string {
 
 function writeText(text: string): void {
   if (text !== '') writeSync(1, text);
+}
+
+/** Prints the records of the containers as a JSON array, with docker's names for the common fields. */
+export function inspectContainers(root: string, references: readonly string[]): number {
+  const found: object[] = [];
+  let failed = false;
+  for (const reference of references) {
+    try {
+      const record = findContainer(root, reference);
+      found.push({
+        Id: record.id,
+        Name: `/${record.name}`,
+        Created: record.created,
+        Path: record.command[0],
+        Args: record.command.slice(1),
+        State: {
+          Status: isContainerRunning(record) ? 'running' : 'exited',
+          Running: isContainerRunning(record),
+          Pid: isContainerRunning(record) ? (record.init?.pid ?? 0) : 0,
+          ExitCode: record.exitCode ?? null,
+          FinishedAt: record.finished ?? null,
+        },
+        Image: record.image,
+        Source: record.source,
+        AutoRemove: record.autoRemove,
+        Volumes: record.volumes,
+        Owner: record.owner,
+      });
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      writeSync(2, `m-docker: ${error.message}\n`);
+      failed = true;
+    }
+  }
+  writeText(`${JSON.stringify(found, null, 2)}\n`);
+  return failed ? 1 : 0;
 }

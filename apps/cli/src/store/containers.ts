@@ -1,12 +1,15 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 import { CliError } from '../cli-error.js';
+import { releaseName } from './names.js';
 import { isRunning, type ProcessIdentity } from './process-identity.js';
 
-// Each container with its own root file system has a directory in the
-// store, <root>/containers/<id>/:
+// Each container has a directory in the store, <root>/containers/<id>/:
 //
 //   container.json   this record, replaced atomically (write, then rename)
+//
+// and a container with its own root file system also has:
+//
 //   upper/, work/    overlayfs upper and work directories: the writable layer
 //   rootfs/          the empty mount point of the overlay; it is mounted
 //                    only in the container's mount namespace, never here
@@ -20,15 +23,21 @@ import { isRunning, type ProcessIdentity } from './process-identity.js';
 /** The state of one container, as container.json stores it. */
 export interface ContainerRecord {
   id: string;
-  /** The image id (`sha256:...`), or null for --rootfs. */
+  /** Unique in the store: given with --name, or generated. */
+  name: string;
+  /** The image id (`sha256:...`), or null for --rootfs and the host's root. */
   image: string | null;
-  /** The reference the user gave, such as `busybox:latest`, or the --rootfs directory. */
+  /** The reference the user gave, such as `busybox:latest`, the --rootfs directory, or `/` for the host's root. */
   source: string;
+  /** Whether the container has a root file system of its own (upper/, work/, rootfs/). */
+  ownRoot: boolean;
   command: string[];
   /** ISO 8601 time of creation. */
   created: string;
   /** The CLI process that runs the container. */
   owner: ProcessIdentity;
+  /** The container's PID 1 as the host sees it, once it was spawned. */
+  init?: ProcessIdentity;
   /** Named and anonymous volumes the container mounts. */
   volumes: string[];
   /** Whether the directory goes when the container exits (--rm). */
@@ -53,7 +62,11 @@ export function containersDir(root: string): string {
   return `${root}/containers`;
 }
 
-/** Creates the container's directory and writes its record; the caller removes it with removeContainer on failure. */
+/**
+ * Creates the container's directory and writes its record, with the
+ * overlay's directories when `record.ownRoot` is set; the caller removes
+ * it with removeContainer on failure.
+ */
 export function createContainer(root: string, record: ContainerRecord): ContainerPaths {
   const dir = `${containersDir(root)}/${record.id}`;
   mkdirSync(containersDir(root), { recursive: true, mode: 0o700 });
@@ -61,8 +74,15 @@ export function createContainer(root: string, record: ContainerRecord): Containe
   writeRecord(dir, record);
 
   const paths = { dir, upperDir: `${dir}/upper`, workDir: `${dir}/work`, target: `${dir}/rootfs` };
-  for (const path of [paths.upperDir, paths.workDir, paths.target]) mkdirSync(path, { mode: 0o755 });
+  if (record.ownRoot) {
+    for (const path of [paths.upperDir, paths.workDir, paths.target]) mkdirSync(path, { mode: 0o755 });
+  }
   return paths;
+}
+
+/** Replaces the container's record, as its owner does when the state changes. */
+export function updateContainer(root: string, record: ContainerRecord): void {
+  writeRecord(`${containersDir(root)}/${record.id}`, record);
 }
 
 /** Records the exit, or removes the directory when the container asked for --rm. */
@@ -88,7 +108,9 @@ export function removeContainer(root: string, id: string): void {
       `cannot remove container ${id.slice(0, 12)}: ${mounted[0]} is still mounted: unmount it first (umount ${mounted[0]})`,
     );
   }
+  const record = readRecord(dir);
   rmSync(dir, { recursive: true, force: true });
+  if (record !== undefined) releaseName(root, record.name, id);
 }
 
 /** Reads every container record; directories without a readable record are skipped. */
@@ -130,7 +152,7 @@ export function removeStaleContainers(root: string): { id: string; record?: Cont
 }
 
 function writeRecord(dir: string, record: ContainerRecord): void {
-  const temporary = `${dir}/container.json.tmp`;
+  const temporary = `${dir}/container.json.${process.pid}.tmp`;
   writeFileSync(temporary, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
   renameSync(temporary, `${dir}/container.json`);
 }

@@ -13,7 +13,12 @@ export interface ProcessIdentity {
 
 /** Returns the identity of the calling process. */
 export function ownIdentity(): ProcessIdentity {
-  return { pid: process.pid, startTime: readStartTime(process.pid) ?? '' };
+  return identityOf(process.pid);
+}
+
+/** Returns the identity of the process `pid`; the start time is '' when it is gone. */
+export function identityOf(pid: number): ProcessIdentity {
+  return { pid, startTime: readStartTime(pid) ?? '' };
 }
 
 /** Returns whether the process `identity` names still runs. */
@@ -29,7 +34,10 @@ function readStartTime(pid: number): string | undefined {
     return undefined;
   }
   // The command name (field 2) is in parentheses and may contain spaces,
-  // so the fields are counted from the last ')'.
+  // so the fields are counted from the last ')'. A zombie (state Z or X)
+  // has exited and only waits for its parent to reap it, which for a
+  // detached monitor can take a while.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
   return fields[19];
 }

@@ -1,0 +1,30 @@
+import type { Logger } from '@m-docker/log';
+
+import { CliError } from '../cli-error.js';
+import type { RunRequest } from './container-config.js';
+import { MONITOR_VARIABLE, runDetached, startMonitor } from './detach.js';
+import { runContainer } from './run-container.js';
+
+/**
+ * Runs `run -d`: in the CLI, starts the monitor and prints the container's
+ * id; in the monitor (MONITOR_VARIABLE set), runs the container to its end
+ * with its output going to the log file.
+ */
+export async function runDetachedRequest(argv: readonly string[], request: RunRequest, log: Logger, started: number): Promise<number> {
+  if (request.interactive || request.tty) {
+    throw new CliError('-d cannot be combined with -i or -t: m-docker cannot attach to a detached container; drop -i and -t, and read its output with m-docker logs');
+  }
+  const reportFd = process.env[MONITOR_VARIABLE];
+  if (reportFd === undefined) return runDetached(argv);
+
+  const monitor = startMonitor(Number(reportFd), request.root);
+  try {
+    const status = await runContainer(request, log, started, undefined, monitor);
+    await monitor.drained;
+    return status;
+  } catch (error) {
+    const failure = error instanceof CliError ? error : new CliError(`unexpected error: ${(error as Error)?.stack ?? error}`);
+    monitor.fail(failure);
+    throw failure;
+  }
+}
