@@ -32,7 +32,9 @@ import { PAYLOAD_PARTS } from './test-images/payload-layer.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const LAUNCHER = './m-docker';
-const RUN_ARGS = ['run', '/bin/true'];
+// --rm: every run writes a container record into the store, and the
+// bench keeps the store as small as a user's that removes its containers.
+const RUN_ARGS = ['run', '--rm', '/bin/true'];
 
 // Above this average of other work, in cores, the report warns that the
 // times include waiting for a CPU. The threshold is a judgment call, not a
@@ -164,6 +166,10 @@ async function main() {
   cleanupSteps.push(() => rmSync(scratchDir, { recursive: true, force: true }));
   const workDir = mkdtempSync(join(scratchDir, 'cwd-'));
   const mountsBefore = countMounts();
+
+  // Every m-docker command below keeps its images, containers and volumes
+  // in a store of the bench's own, never in /var/lib/m-docker.
+  process.env.M_DOCKER_ROOT = join(scratchDir, 'store');
 
   // Every m-docker run below inherits this relative parent for its cgroup.
   const cgroupParent = await benchCgroupParent(ROOT);
