@@ -33,8 +33,9 @@ export async function main(argv: string[], started: number, early: EarlyInit | u
       const log = createLogger({ level: parsed.logLevel, component: 'cli' });
       const { runStoreCommand } = await import('./store-commands.js');
       return await runStoreCommand(parsed.command, parsed.root, log).catch((error: unknown) => {
-        // docker's image and volume commands exit with 1 on failure; 125 belongs to run.
-        if (error instanceof CliError) throw new CliError(error.message, 1, { cause: error });
+        // docker's image, volume and container commands exit with 1 on
+        // failure; 125, 126 and 127 belong to run and exec.
+        if (error instanceof CliError && parsed.command.kind !== 'container-exec') throw new CliError(error.message, 1, { cause: error });
         throw error;
       });
     }

@@ -79,6 +79,7 @@ Commands:
   ps [-a]                            list containers
   stop|kill|wait|inspect CONTAINER   stop, signal, wait for or describe containers
   logs [-f] CONTAINER                print the output of a container run with -d
+  exec CONTAINER COMMAND [ARG...]    run COMMAND in a running container
   rm [-f] CONTAINER...               remove containers and their writable layers
 
 docker's spellings work too: load -i FILE, import FILE [NAME[:TAG]], images, rmi.

@@ -1,4 +1,5 @@
 import { CliError } from './cli-error.js';
+import type { ExecRequest } from './exec/exec-container.js';
 import { formatOptions, type OptionSpec, parseOptions } from './option-parser.js';
 
 // The commands that manage the store: images and volumes, under docker's
@@ -19,7 +20,8 @@ export type StoreCommand =
   | { kind: 'container-kill'; references: string[]; signal: string }
   | { kind: 'container-wait'; references: string[] }
   | { kind: 'container-inspect'; references: string[] }
-  | { kind: 'container-logs'; reference: string; follow: boolean; tail?: number; timestamps: boolean };
+  | { kind: 'container-logs'; reference: string; follow: boolean; tail?: number; timestamps: boolean }
+  | { kind: 'container-exec'; request: ExecRequest };
 
 type Parsed = StoreCommand | { kind: 'help'; text: string };
 
@@ -42,6 +44,14 @@ const PS_OPTIONS = [
   { name: '--all', alias: '-a', help: 'list exited containers too' },
   { name: '--quiet', alias: '-q', help: 'print only the ids' },
   { name: '--format', value: 'FORMAT', help: "'json': one JSON object a line, with docker's field names" },
+  HELP,
+] as const satisfies readonly OptionSpec[];
+const EXEC_OPTIONS = [
+  { name: '--interactive', alias: '-i', help: 'keep standard input attached to the command' },
+  { name: '--tty', alias: '-t', help: 'allocate a terminal (not supported yet)' },
+  { name: '--env', alias: '-e', value: 'KEY=VALUE', repeatable: true, help: "set a variable on top of the container's PID 1 environment (repeatable)" },
+  { name: '--workdir', alias: '-w', value: 'DIR', help: "the working directory inside the container (default: PID 1's)" },
+  { name: '--user', alias: '-u', value: 'USER[:GROUP]', help: "run as this user: a name from the container's /etc/passwd, or a number (default: PID 1's)" },
   HELP,
 ] as const satisfies readonly OptionSpec[];
 const LOGS_OPTIONS = [
@@ -116,6 +126,16 @@ Options:
 ${formatOptions(REMOVE_CONTAINER_OPTIONS)}
 `;
 
+const EXEC_HELP = `Usage: m-docker exec [OPTIONS] CONTAINER COMMAND [ARG...]
+
+Run COMMAND in a running container: in its namespaces, root and cgroups,
+with the environment of its PID 1. The exit status is COMMAND's, with
+run's statuses for failures (126 cannot execute, 127 not found).
+
+Options:
+${formatOptions(EXEC_OPTIONS)}
+`;
+
 const LOGS_HELP = `Usage: m-docker logs [OPTIONS] CONTAINER
 
 Print the stdout and stderr of a container that runs or ran with -d, each
@@ -184,6 +204,8 @@ export function parseStoreCommand(command: string, argv: readonly string[], glob
       return parseStop(argv, globals);
     case 'logs':
       return parseLogs(argv, globals);
+    case 'exec':
+      return parseExec(argv, globals);
     case 'kill':
       return parseKill(argv, globals);
     case 'wait':
@@ -284,6 +306,32 @@ function parseContainerRemove(argv: readonly string[], globals: readonly OptionS
   if (parsed['--help'] === true) return { kind: 'help', text: RM_HELP };
   if (parsed._.length === 0) throw new CliError("missing CONTAINER: give the containers to remove: see 'm-docker rm --help'");
   return { kind: 'container-rm', ids: parsed._, force: parsed['--force'] === true, volumes: parsed['--volumes'] === true };
+}
+
+function parseExec(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
+  const parsed = parseOptions(EXEC_OPTIONS, argv, { helpCommand: 'm-docker exec --help', globalOptions: globals });
+  if (parsed['--help'] === true) return { kind: 'help', text: EXEC_HELP };
+  if (parsed['--tty'] === true) {
+    throw new CliError('exec -t is not supported yet: run the command without -t, or use run -it for an interactive container');
+  }
+  const [reference, ...command] = parsed._;
+  if (reference === undefined || command.length === 0) {
+    throw new CliError("missing CONTAINER or COMMAND: see 'm-docker exec --help'");
+  }
+  const request: ExecRequest = {
+    reference,
+    argv: command,
+    interactive: parsed['--interactive'] === true,
+    env: (parsed['--env'] as string[] | undefined) ?? [],
+  };
+  const workdir = parsed['--workdir'] as string | undefined;
+  const user = parsed['--user'] as string | undefined;
+  if (workdir !== undefined) {
+    if (!workdir.startsWith('/')) throw new CliError(`invalid working directory ${JSON.stringify(workdir)}: -w needs an absolute path`);
+    request.workdir = workdir;
+  }
+  if (user !== undefined) request.user = user;
+  return { kind: 'container-exec', request };
 }
 
 function parseLogs(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {

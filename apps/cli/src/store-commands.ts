@@ -39,6 +39,10 @@ export async function runStoreCommand(command: StoreCommand, root: string, log: 
       return waitContainers(root, command.references);
     case 'container-inspect':
       return inspectContainers(root, command.references);
+    case 'container-exec': {
+      const { execInContainer } = await import('./exec/exec-container.js');
+      return execInContainer(root, command.request, log);
+    }
     case 'container-logs': {
       const { printLogs } = await import('./store/container-logs.js');
       const options: LogsOptions = { follow: command.follow, timestamps: command.timestamps };

@@ -44,10 +44,14 @@ const ACCOUNT_FILE_MAX = 4 * 1024 * 1024;
 /** Largest id Linux accepts; (uid_t)-1 is reserved. */
 const ID_MAX = 0xfffffffe;
 
-/** Resolves `user.spec` against the files of the current root (the container's, after pivot_root). */
-export function resolveUser(user: UserConfig): ResolvedUser {
+/**
+ * Resolves `user.spec` against /etc/passwd and /etc/group below `root`: the
+ * current root (the container's, after pivot_root) by default, or a path
+ * such as /proc/PID/root from outside the container.
+ */
+export function resolveUser(user: Pick<UserConfig, 'spec'>, root = ''): ResolvedUser {
   const [userPart = '', groupPart] = splitSpec(user.spec);
-  const passwd = parsePasswd(readAccountFile('/etc/passwd'));
+  const passwd = parsePasswd(readAccountFile(`${root}/etc/passwd`));
   const entry = findUser(passwd, userPart);
 
   const resolved: ResolvedUser =
@@ -55,7 +59,7 @@ export function resolveUser(user: UserConfig): ResolvedUser {
       ? { uid: parseId(userPart, 'user', user.spec), gid: 0, groups: [], home: '/' }
       : { uid: entry.uid, gid: entry.gid, groups: [], home: entry.home };
 
-  const groups = parseGroups(readAccountFile('/etc/group'));
+  const groups = parseGroups(readAccountFile(`${root}/etc/group`));
   if (groupPart !== undefined) {
     resolved.gid = findGroup(groups, groupPart, user.spec);
     resolved.groups = [resolved.gid];

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 
+export { type ResolvedUser, resolveUser, UserError } from './container-user.js';
 export { DEFAULT_SEARCH_PATH, ResolveError, resolveExecutable } from './resolve-executable.js';
 
 /**

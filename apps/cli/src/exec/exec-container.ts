@@ -1,0 +1,155 @@
+import { readFileSync, readlinkSync } from 'node:fs';
+
+import { resolveUser, UserError } from '@m-docker/init';
+import type { Logger } from '@m-docker/log';
+import { close, pidfdOpen, SyscallError, spawnInContainer } from '@m-docker/syscalls';
+
+import { CliError, EXIT_STATUS } from '../cli-error.js';
+import { statusFromExit } from '../run/exit-status.js';
+import { findContainer, isContainerRunning } from '../store/container-commands.js';
+import { identityOf } from '../store/process-identity.js';
+import { joinContainerCgroups } from './container-cgroup-join.js';
+
+// `m-docker exec` runs a command in a running container: no JavaScript
+// process enters the container. The CLI pins the container's PID 1 with a
+// pidfd, checks that the pid still names the process in the record (pid
+// and start time), joins its namespaces on the main thread through the
+// pidfd, spawns the command and returns (spawnInContainer). The command
+// gets the environment of PID 1, then -e; its working directory is -w or
+// PID 1's; its user is -u or PID 1's.
+
+/** What `exec` was asked to run. */
+export interface ExecRequest {
+  reference: string;
+  argv: string[];
+  interactive: boolean;
+  env: string[];
+  workdir?: string;
+  user?: string;
+}
+
+/** The signals exec passes on to the command, as run does to PID 1. */
+const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+
+/** Runs the command in the container and returns its exit status, with run's statuses for failures. */
+export async function execInContainer(root: string, request: ExecRequest, log: Logger): Promise<number> {
+  const record = findContainer(root, request.reference);
+  const init = record.init;
+  if (!isContainerRunning(record) || init === undefined) {
+    throw new CliError(`container ${request.reference} is not running: exec needs a running container (see 'm-docker ps')`);
+  }
+
+  const pidfd = openPinned(init.pid, init.startTime, request.reference);
+  try {
+    const settings = containerSettings(init.pid, request);
+    log.debug('exec', { container: record.id.slice(0, 12), pid: init.pid, command: request.argv[0] ?? '' });
+    return await spawnAndWait(pidfd, init.pid, request, settings, log);
+  } finally {
+    close(pidfd);
+  }
+}
+
+interface ExecSettings {
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+}
+
+// The pidfd refers to the process that had the pid when it was opened; the
+// start time read after the open proves that this is the container's PID 1
+// and not a later process that got the same pid.
+function openPinned(pid: number, startTime: string, reference: string): number {
+  let pidfd: number;
+  try {
+    pidfd = pidfdOpen(pid);
+  } catch (error) {
+    if (SyscallError.isInstance(error) && error.code === 'ESRCH') {
+      throw new CliError(`container ${reference} is not running: its PID 1 has exited`);
+    }
+    throw error;
+  }
+  if (identityOf(pid).startTime !== startTime) {
+    close(pidfd);
+    throw new CliError(`container ${reference} is not running: its PID 1 has exited`);
+  }
+  return pidfd;
+}
+
+function containerSettings(pid: number, request: ExecRequest): ExecSettings {
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+  const env = new Map(environ.map((entry) => [entry.slice(0, entry.indexOf('=')), entry] as const));
+  for (const entry of request.env) {
+    const equals = entry.indexOf('=');
+    if (equals <= 0) throw new CliError(`invalid -e ${JSON.stringify(entry)}: exec takes KEY=VALUE`);
+    env.set(entry.slice(0, equals), entry);
+  }
+
+  let uid: number;
+  let gid: number;
+  if (request.user !== undefined) {
+    try {
+      const user = resolveUser({ spec: request.user }, `/proc/${pid}/root`);
+      uid = user.uid;
+      gid = user.gid;
+      if (!request.env.some((entry) => entry.startsWith('HOME='))) env.set('HOME', `HOME=${user.home}`);
+    } catch (error) {
+      if (error instanceof UserError) throw new CliError(error.message, undefined, { cause: error });
+      throw error;
+    }
+  } else {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    gid = Number(/^Gid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  }
+
+  const cwd = request.workdir ?? readlinkSync(`/proc/${pid}/cwd`);
+  return { env: [...env.values()], cwd, uid, gid };
+}
+
+function spawnAndWait(pidfd: number, containerPid: number, request: ExecRequest, settings: ExecSettings, log: Logger): Promise<number> {
+  const [command, ...args] = request.argv as [string, ...string[]];
+  const env = Object.fromEntries(settings.env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+
+  let child: ReturnType<typeof spawnInContainer>;
+  try {
+    child = spawnInContainer(pidfd, command, args, {
+      cwd: settings.cwd,
+      env,
+      uid: settings.uid,
+      gid: settings.gid,
+      stdio: [request.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+    });
+  } catch (error) {
+    throw new CliError(`cannot exec in the container: ${(error as Error).message}`, undefined, { cause: error });
+  }
+
+  return new Promise((resolve, reject) => {
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+      if (error.code === 'ENOENT') {
+        reject(new CliError(`cannot run ${JSON.stringify(command)}: executable file not found in the container: check the command name and the container's PATH`, EXIT_STATUS.notFound));
+      } else if (error.code === 'EACCES') {
+        reject(new CliError(`cannot run ${JSON.stringify(command)}: permission denied: check that it is an executable file`, EXIT_STATUS.cannotExecute));
+      } else {
+        reject(new CliError(`cannot run ${JSON.stringify(command)} in the container: ${error.message}`, undefined, { cause: error }));
+      }
+    });
+    // NOTE: the command runs from its execve until this write outside the
+    // container's cgroup, for a moment; Node's spawn cannot start a process
+    // in a cgroup (clone3 with CLONE_INTO_CGROUP).
+    if (child.pid !== undefined) {
+      try {
+        joinContainerCgroups(child.pid, containerPid);
+      } catch (error) {
+        log.warn('cannot move the exec process into the container cgroup', { error: (error as Error).message });
+      }
+    }
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+    child.once('exit', (code, signal) => {
+      for (const name of FORWARDED_SIGNALS) process.off(name, forward);
+      resolve(statusFromExit(code, signal));
+    });
+  });
+}

@@ -1,0 +1,119 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+import { buildTestImages, type TestImages } from '../../../scripts/test-images/build-test-images.mjs';
+import { HAS_BUSYBOX, killStartedCli, makeTempDir, NOT_ROOT, runCli } from './helpers.js';
+
+// `m-docker exec` into a detached container made from the busybox test
+// image: namespaces, root, environment, user, cgroup, statuses, and that a
+// container that is not running never gets a command on the host.
+
+let base: { path: string; remove: () => void };
+let images: TestImages;
+let store: string;
+
+beforeAll(async () => {
+  if (NOT_ROOT || !HAS_BUSYBOX) return;
+  base = makeTempDir('exec');
+  images = await buildTestImages(join(base.path, 'images'));
+  store = join(base.path, 'store');
+  const imported = await runCli(['--root', store, 'image', 'import', images.dockerArchive]);
+  if (imported.status !== 0) throw new Error(`import failed: ${imported.stderr}`);
+}, 60_000);
+
+afterEach(killStartedCli);
+afterAll(async () => {
+  if (store !== undefined) await runCli(['--root', store, 'rm', '-f', 'target']);
+  base?.remove();
+});
+
+function cli(args: string[]) {
+  return runCli(['--root', store, ...args]);
+}
+
+async function startTarget(name: string): Promise<void> {
+  const started = await cli(['run', '-d', '--name', name, '--hostname', 'target-host', '-e', 'FROM_RUN=yes', '-w', '/tmp', '--image', 'busybox', 'sleep', '100']);
+  if (started.status !== 0) throw new Error(`run -d failed: ${started.stderr}`);
+}
+
+describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec (root only; needs /bin/busybox)', () => {
+  beforeAll(() => startTarget('target'));
+
+  it('exec joins the container', async () => {
+    const result = await cli(['exec', 'target', 'sh', '-c', 'hostname; pwd; echo $FROM_RUN; cat /etc/os-release | head -1; echo $$']);
+
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const [hostname, cwd, variable, osRelease, pid] = result.stdout.toString().trim().split('\n');
+    expect(hostname).toBe('target-host');
+    expect(cwd).toBe('/tmp');
+    expect(variable).toBe('yes');
+    expect(osRelease).toBe('NAME="m-docker test busybox"');
+    expect(Number(pid)).toBeGreaterThan(1);
+    expect(Number(pid)).toBeLessThan(100);
+  });
+
+  it('exec takes -e, -w and -u', async () => {
+    const result = await cli(['exec', '-e', 'EXTRA=1', '-w', '/home/app', '-u', 'app', 'target', 'sh', '-c', 'echo $EXTRA $HOME $(pwd) $(id -u):$(id -g)']);
+
+    expect(result.stdout.toString()).toBe('1 /home/app /home/app 1000:1000\n');
+  });
+
+  it('exec passes the exit status on', async () => {
+    const result = await cli(['exec', 'target', 'sh', '-c', 'exit 7']);
+
+    expect(result.status).toBe(7);
+  });
+
+  it('exec of a missing command gives 127', async () => {
+    const result = await cli(['exec', 'target', 'nosuchcommand']);
+    const still = await cli(['ps', '--format', 'json']);
+
+    expect(result.status).toBe(127);
+    expect(result.stderr).toContain('cannot run "nosuchcommand": executable file not found in the container');
+    expect(still.stdout.toString()).toContain('"Names":"target"');
+  });
+
+  it('exec gives the command only fds 0 to 2', async () => {
+    // `; :` keeps sh from exec'ing ls, so the listing is sh's own descriptors.
+    const result = await cli(['exec', 'target', 'sh', '-c', 'ls /proc/$$/fd; :']);
+
+    expect(result.stdout.toString()).toBe('0\n1\n2\n');
+  });
+
+  it('exec puts the command into the container cgroup', async () => {
+    const result = await cli(['exec', 'target', 'sh', '-c', 'sleep 0.2; cat /proc/self/cgroup']);
+    const [containerId] = (await cli(['ps', '-q'])).stdout.toString().split('\n');
+
+    expect(result.stdout.toString()).toContain(`/${containerId}`);
+  });
+
+  it('exec into a stopped container runs nothing', async () => {
+    await startTarget('stopped');
+    await cli(['stop', '-t', '0', 'stopped']);
+    const marker = join(base.path, 'exec-ran-on-host');
+
+    const result = await cli(['exec', 'stopped', 'touch', marker]);
+
+    expect(result.status).toBe(125);
+    expect(result.stderr).toBe("m-docker: container stopped is not running: exec needs a running container (see 'm-docker ps')\n");
+    expect(existsSync(marker)).toBe(false);
+    await cli(['rm', 'stopped']);
+  });
+
+  it('exec of an unknown container fails', async () => {
+    const result = await cli(['exec', 'nosuchcontainer', 'true']);
+
+    expect(result.status).toBe(125);
+    expect(result.stderr).toContain('no such container: "nosuchcontainer"');
+  });
+
+  it('exec -t is rejected for now', async () => {
+    const result = await cli(['exec', '-t', 'target', 'true']);
+
+    expect(result.status).toBe(125);
+    expect(result.stderr).toContain('exec -t is not supported yet');
+  });
+});
