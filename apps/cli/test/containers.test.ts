@@ -318,4 +318,17 @@ describe.skipIf(NOT_ROOT)('detached containers (root only)', () => {
     expect(removed.status).toBe(0);
     expect(readdirSync(join(store, 'containers'))).toEqual([]);
   });
+
+  it('stop with --init ends every process on SIGTERM', async () => {
+    const store = newStore();
+    const started = await cli(store, ['run', '-d', '--init', '--name', 'pair', 'sh', '-c', 'sleep 100 & sleep 100']);
+    expect(started.status).toBe(0);
+
+    const stopped = await cli(store, ['stop', '-t', '20', 'pair']);
+    const waited = await cli(store, ['wait', 'pair']);
+
+    expect(stopped.status).toBe(0);
+    // 143 is SIGTERM through tini; 137 would mean stop fell back to SIGKILL after its timeout.
+    expect(waited.stdout.toString()).toBe('143\n');
+  });
 });

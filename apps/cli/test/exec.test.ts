@@ -116,4 +116,21 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec (root only; needs /bin/busybox)'
     expect(result.status).toBe(125);
     expect(result.stderr).toContain('exec -t is not supported yet');
   });
+
+  // The class of runc's CVE-2019-5736: a process in the container opens the
+  // runtime's binary through /proc/PID/exe of a process that joins the
+  // container, and overwrites it. Writing must never succeed.
+  it('exe of joining processes is never writable', async () => {
+    const probe = 'while :; do for exe in /proc/[0-9]*/exe; do if (: >> "$exe") 2>/dev/null; then echo "OPENED $exe $(readlink $exe)"; fi; done; done';
+    const started = await cli(['run', '-d', '--name', 'prober', '--image', 'busybox', 'sh', '-c', probe]);
+    expect(started.status).toBe(0);
+
+    const results = [];
+    for (let index = 0; index < 20; index++) results.push(await cli(['exec', 'prober', '/bin/true']));
+    const logs = await cli(['logs', 'prober']);
+    await cli(['rm', '-f', 'prober']);
+
+    expect(results.map((result) => result.status)).toEqual(Array(20).fill(0));
+    expect(logs.stdout.toString()).toBe('');
+  });
 });
