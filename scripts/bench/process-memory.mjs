@@ -43,9 +43,12 @@ function readText(path) {
   }
 }
 
-// Every descendant of `pid`, through each thread's children file, because
-// a multithreaded runtime may fork from a thread other than its main one.
-function descendants(pid) {
+/**
+ * Returns the pids of every descendant of `pid`, as strings, read through
+ * each thread's children file, because a multithreaded runtime may fork
+ * from a thread other than its main one.
+ */
+export function descendants(pid) {
   const found = [];
   const pending = [pid];
   while (pending.length > 0) {

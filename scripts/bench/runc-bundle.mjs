@@ -1,5 +1,6 @@
-// OCI bundles that run /bin/true under runc, and their cleanup: one with
-// only busybox, and one with a root filesystem from a tarball.
+// OCI bundles for runc, and their cleanup: two that run /bin/true, one with
+// only busybox and one with a root filesystem from a tarball, and one for
+// detached containers that run `sleep 1000`.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { findOnPath } from './machine.mjs';
 
 /** Paths checked for a statically linked busybox; Debian's busybox-static installs /bin/busybox. */
 const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
+const NO_STATIC_BUSYBOX = 'no statically linked busybox for the root filesystem, apt-get install busybox-static adds it';
 
 /**
  * Prepares runc for the benchmark inside `scratchDir`, which the caller
@@ -21,17 +23,55 @@ export function prepareRunc(scratchDir) {
   const runc = findOnPath('runc');
   if (runc === undefined) return { available: false, reason: 'runc is not installed, apt-get install runc adds it' };
   const busybox = BUSYBOX_CANDIDATES.find((path) => isStaticBusybox(path));
-  if (busybox === undefined) {
-    return { available: false, reason: 'no statically linked busybox for the root filesystem, apt-get install busybox-static adds it' };
-  }
+  if (busybox === undefined) return { available: false, reason: NO_STATIC_BUSYBOX };
 
-  const fillRootfs = (rootfs) => {
-    const bin = join(rootfs, 'bin');
-    mkdirSync(bin, { recursive: true });
-    copyFileSync(busybox, join(bin, 'busybox'));
-    symlinkSync('busybox', join(bin, 'true'));
-  };
+  const fillRootfs = (rootfs) => fillBusyboxRootfs(rootfs, busybox, ['true']);
   return prepareBundle(runc, { dir: join(scratchDir, 'runc'), idPrefix: `m-docker-bench-${process.pid}`, fillRootfs });
+}
+
+/**
+ * Prepares a bundle for detached containers inside `scratchDir`: busybox
+ * with bin/true and bin/sleep, running `sleep 1000`, with a cgroups path of
+ * its own. Unlike the other bundles it makes no trial run, because its
+ * process does not exit; the caller tries `runc run --detach`, `runc exec`
+ * and `runc delete` itself. Returns `{ available: true, runc, version,
+ * bundle, stateRoot, idPrefix, cleanup }`, or `{ available: false, reason }`.
+ */
+export function prepareRuncDetachedBundle(scratchDir) {
+  const runc = findOnPath('runc');
+  if (runc === undefined) return { available: false, reason: 'runc is not installed, apt-get install runc adds it' };
+  const busybox = BUSYBOX_CANDIDATES.find((path) => isStaticBusybox(path));
+  if (busybox === undefined) return { available: false, reason: NO_STATIC_BUSYBOX };
+
+  const dir = join(scratchDir, 'runc-detached');
+  const bundle = join(dir, 'bundle');
+  const stateRoot = join(dir, 'state');
+  fillBusyboxRootfs(join(bundle, 'rootfs'), busybox, ['true', 'sleep']);
+  writeConfig(runc, bundle, (config) => {
+    config.process.args = ['sleep', '1000'];
+    config.linux.cgroupsPath = `m-docker-bench-${process.pid}-detached`;
+  });
+  return {
+    available: true,
+    runc,
+    version: runcVersion(runc),
+    bundle,
+    stateRoot,
+    idPrefix: `m-docker-bench-${process.pid}-detached`,
+    cleanup: () => deleteContainers(runc, stateRoot),
+  };
+}
+
+// bin/busybox, copied from the host, and one symbolic link per applet.
+function fillBusyboxRootfs(rootfs, busybox, applets) {
+  const bin = join(rootfs, 'bin');
+  mkdirSync(bin, { recursive: true });
+  copyFileSync(busybox, join(bin, 'busybox'));
+  for (const applet of applets) symlinkSync('busybox', join(bin, applet));
+}
+
+function runcVersion(runc) {
+  return spawnSync(runc, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() || 'runc (version unknown)';
 }
 
 /**
@@ -61,7 +101,7 @@ export function prepareRuncWithRootfs(scratchDir, rootfsTar) {
 // run. A state directory of its own keeps `runc list` and `runc delete` to
 // the containers that this bundle's runs created.
 function prepareBundle(runc, { dir, idPrefix, fillRootfs, configure = () => {} }) {
-  const version = spawnSync(runc, ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0]?.trim() || 'runc (version unknown)';
+  const version = runcVersion(runc);
   const bundle = join(dir, 'bundle');
   const stateRoot = join(dir, 'state');
   fillRootfs(join(bundle, 'rootfs'));
@@ -97,7 +137,7 @@ function writeConfig(runc, bundle, configure) {
 }
 
 // `runc run` deletes a container when it exits; this catches any that a
-// signal or failure left behind.
+// signal or failure left behind, and the detached ones.
 function deleteContainers(runc, stateRoot) {
   const list = spawnSync(runc, ['--root', stateRoot, 'list', '--quiet'], { encoding: 'utf8' });
   if (list.status !== 0) return;
