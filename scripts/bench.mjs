@@ -3,9 +3,11 @@
 // for three runtime combinations (Bun CLI and init, Node CLI with a Bun
 // init, Node CLI and init) beside runc, unshare(1), `node -e 0` and
 // `bun -e 0`. It also prints the init's own work, the phase timelines, the
-// ipc decoder's throughput and PASS/FAIL lines for the targets, and then
+// ipc decoder's throughput and PASS/FAIL lines for the targets, then
 // `m-docker run --image` beside runc on the same root filesystem and the
-// import time of an image of about 100 MiB.
+// import time of an image of about 100 MiB. Section 6 times `run -d`,
+// `exec` and `rm -f` and reads the memory that a detached container keeps,
+// beside runc.
 // docs/benchmarks.md explains each number. A failed target still exits 0,
 // because this is a report. Exit status 1 means it could not measure.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +22,8 @@ import { benchCgroupParent, CGROUP_PARENT_VARIABLE } from './bench/cgroup-parent
 import { printImages } from './bench/image-report.mjs';
 import { buildImageBenchmarks, countMounts, leftoverContainers, measureImports, prepareImages } from './bench/images.mjs';
 import { runIpcThroughput } from './bench/ipc-throughput.mjs';
+import { measureLifecycle, prepareLifecycle } from './bench/lifecycle.mjs';
+import { printLifecycle } from './bench/lifecycle-report.mjs';
 import { describeMachine, findOnPath } from './bench/machine.mjs';
 import { gnuTimeAvailable, measureLatencies, measureMemory } from './bench/measure.mjs';
 import { measureProcessPeaks, processPeaksUnavailable } from './bench/process-memory.mjs';
@@ -59,12 +63,32 @@ function detectStartupVariables(env = process.env) {
   return { names, suffix: `without ${names.join(', ')}`, strip };
 }
 
-const USAGE = `usage: node scripts/bench.mjs [--runs N] [--rss-runs N] [--import-runs N]
+const USAGE = `usage: node scripts/bench.mjs [--runs N] [--rss-runs N] [--import-runs N] [--only SECTIONS]
 
-  --runs N         measured runs per command, including the debug runs behind the timelines (default 30)
-  --rss-runs N     further runs per command for peak RSS, under GNU time and under strace (default 5)
+  --runs N         measured runs per command, including the debug runs behind the timelines,
+                   and rounds of run -d, exec and rm -f in section 6 (default 30)
+  --rss-runs N     further runs per command for peak RSS, under GNU time and under strace,
+                   and memory rounds of detached containers in section 6 (default 5)
   --import-runs N  imports of the 100 MiB image per row, each into a new store (default 5)
+  --only SECTIONS  print only these sections, a comma-separated list of 1 to 6 (default all);
+                   the sections they take numbers from are measured too, but not printed
 `;
+
+// The report's sections, and the sections whose measurements each one
+// uses: section 2's debug runs and section 5's image rows are timed in the
+// rounds of section 1, section 5 compares with section 1's rows, and the
+// targets read sections 1 to 3.
+const SECTIONS = [1, 2, 3, 4, 5, 6];
+const SECTION_INPUTS = { 2: [1], 4: [1, 2, 3], 5: [1] };
+
+// Returns `{ printed, measured }`, sets of section numbers, from the
+// value of --only.
+function selectSections(only) {
+  const printed = new Set(only === undefined ? SECTIONS : only.split(',').map((part) => Number(part.trim())));
+  const measured = new Set(printed);
+  for (const section of printed) for (const input of SECTION_INPUTS[section] ?? []) measured.add(input);
+  return { printed, measured };
+}
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -72,6 +96,7 @@ function parseOptions() {
       runs: { type: 'string', default: '30' },
       'rss-runs': { type: 'string', default: '5' },
       'import-runs': { type: 'string', default: '5' },
+      only: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -92,7 +117,13 @@ function parseOptions() {
       process.exit(2);
     }
   }
-  return { runs, rssRuns, importRuns };
+  const sections = selectSections(values.only);
+  const invalid = [...sections.printed].filter((section) => !SECTIONS.includes(section));
+  if (invalid.length > 0) {
+    process.stderr.write(`bench: invalid --only value ${JSON.stringify(values.only)}: expected section numbers from 1 to 6, such as 6 or 5,6\n${USAGE}`);
+    process.exit(2);
+  }
+  return { runs, rssRuns, importRuns, sections };
 }
 
 function progress(message) {
@@ -188,15 +219,80 @@ async function main() {
   if (combinations.length === 0) throw new Error(`no runtime combination runs: ${skipped.map((entry) => entry.skipped).join('; ')}`);
   const bun = referenceBun(combinations, runtimePackage, ROOT);
 
+  const { printed, measured } = options.sections;
+  const startupVariables = detectStartupVariables();
+  const context = { options, scratchDir, workDir, combinations, bun, nodePath, runtimePackage, startupVariables };
+
+  const rounds = measured.has(1) ? await measureRounds({ ...context, withImages: measured.has(5) }) : undefined;
+
+  let throughput;
+  if (measured.has(3)) {
+    progress('running the ipc throughput benchmark');
+    throughput = runIpcThroughput(ROOT);
+  }
+
+  let imports;
+  if (measured.has(5) && rounds.images.available) {
+    progress(`timing image import: ${options.importRuns} runs per row, each into a new store`);
+    imports = await measureImports({ root: ROOT, launcher: LAUNCHER, combinations, large: rounds.images.large, scratchDir, runs: options.importRuns });
+  }
+
+  const lifecycle = measured.has(6) ? await measureDetached(context) : undefined;
+
+  printMachine({
+    machine,
+    combinations,
+    skipped,
+    bun,
+    options,
+    background: stopBackgroundLoad(),
+    busyThresholdCores: BUSY_MACHINE_CORES,
+    gnuTime: gnuTimeAvailable(),
+    perProcessUnavailable: processPeaksUnavailable(),
+    startupVariables,
+  });
+  if (printed.size < SECTIONS.length) {
+    const inputs = [...measured].filter((section) => !printed.has(section));
+    const measuredOnly = inputs.length > 0 ? `; measured but not printed: ${inputs.sort().join(', ')}` : '';
+    console.log(`sections  printed: ${[...printed].sort().join(', ')} (--only)${measuredOnly}\n`);
+  }
+  const { benchmarks, latencies, memory, runc, timelines, ffiRuns, images } = rounds ?? {};
+  if (printed.has(1)) printLatency({ benchmarks, latencies, memory, runc, bun, skipped, ffiRuns });
+  if (printed.has(2)) printTimelines({ combinations, timelines, runs: options.runs, startupVariables });
+  if (printed.has(3)) printThroughput(throughput);
+  if (printed.has(4)) printTargets(checkTargets({ combinations, skipped, latencies, timelines, throughput, startupVariables, runc }));
+  if (printed.has(5)) {
+    printImages({
+      images,
+      payloadParts: PAYLOAD_PARTS,
+      combinations,
+      latencies,
+      timelines,
+      imports,
+      mainRunc: runc,
+      runs: options.runs,
+      mounts: { before: mountsBefore, after: countMounts() },
+      leftovers: images.available ? leftoverContainers(images.runStore) : [],
+    });
+  }
+  if (printed.has(6)) printLifecycle({ result: lifecycle, runs: options.runs, memoryRuns: options.rssRuns });
+}
+
+// Section 1's interleaved rounds, with the debug runs of section 2 and,
+// when `withImages` is set, the image rows of section 5; then the memory
+// runs of section 1.
+async function measureRounds({ options, scratchDir, workDir, combinations, bun, nodePath, runtimePackage, startupVariables, withImages }) {
   progress('preparing the runc bundle');
   const runc = prepareRunc(scratchDir);
   if (runc.available) cleanupSteps.push(runc.cleanup);
 
-  progress('building the test images, importing busybox and preparing its runc bundle');
-  const images = await prepareImages({ root: ROOT, launcher: LAUNCHER, scratchDir, combinations });
-  if (images.runc?.available) cleanupSteps.push(images.runc.cleanup);
+  let images = { available: false, reason: 'section 5 is not selected' };
+  if (withImages) {
+    progress('building the test images, importing busybox and preparing its runc bundle');
+    images = await prepareImages({ root: ROOT, launcher: LAUNCHER, scratchDir, combinations });
+    if (images.runc?.available) cleanupSteps.push(images.runc.cleanup);
+  }
 
-  const startupVariables = detectStartupVariables();
   const debugRuns = new Map();
   const recordDebugRun = (key, run) => {
     if (!debugRuns.has(key)) debugRuns.set(key, []);
@@ -228,44 +324,20 @@ async function main() {
   const latencies = await measureLatencies(all, options.runs);
   const memory = await measureMemoryIfPossible({ benchmarks, runs: options.rssRuns, scratchDir });
   const timelines = new Map([...debugRuns].map(([key, runs]) => [key, summarizeTimeline(runs)]));
+  return { runc, images, benchmarks, ffiRuns, latencies, memory, timelines };
+}
 
-  progress('running the ipc throughput benchmark');
-  const throughput = runIpcThroughput(ROOT);
-
-  let imports;
-  if (images.available) {
-    progress(`timing image import: ${options.importRuns} runs per row, each into a new store`);
-    imports = await measureImports({ root: ROOT, launcher: LAUNCHER, combinations, large: images.large, scratchDir, runs: options.importRuns });
-  }
-
-  printMachine({
-    machine,
-    combinations,
-    skipped,
-    bun,
-    options,
-    background: stopBackgroundLoad(),
-    busyThresholdCores: BUSY_MACHINE_CORES,
-    gnuTime: gnuTimeAvailable(),
-    perProcessUnavailable: memory.perProcessUnavailable,
-    startupVariables,
-  });
-  printLatency({ benchmarks, latencies, memory, runc, bun, skipped, ffiRuns });
-  printTimelines({ combinations, timelines, runs: options.runs, startupVariables });
-  printThroughput(throughput);
-  printTargets(checkTargets({ combinations, skipped, latencies, timelines, throughput, startupVariables, runc }));
-  printImages({
-    images,
-    payloadParts: PAYLOAD_PARTS,
-    combinations,
-    latencies,
-    timelines,
-    imports,
-    mainRunc: runc,
-    runs: options.runs,
-    mounts: { before: mountsBefore, after: countMounts() },
-    leftovers: images.available ? leftoverContainers(images.runStore) : [],
-  });
+// Section 6. Its cleanup step removes every container left in the
+// benchmark's store and in runc's state directory. Cleanup steps run in
+// reverse order, so it runs before the cgroup parent's cleanup, which
+// expects every container to be gone.
+async function measureDetached({ options, scratchDir, combinations }) {
+  progress('preparing the detached containers: trying runc run --detach, exec and delete');
+  const lifecycle = prepareLifecycle({ root: ROOT, launcher: LAUNCHER, combinations, scratchDir });
+  cleanupSteps.push(lifecycle.cleanup);
+  if (lifecycle.rows.length === 0) return { skipped: 'no combination whose CLI and init share a runtime runs, and runc is unavailable' };
+  progress(`measuring detached containers: 1 warm-up + ${options.runs} rounds of run -d, exec and rm -f, then ${options.rssRuns} memory rounds`);
+  return measureLifecycle({ lifecycle, runs: options.runs, memoryRuns: options.rssRuns });
 }
 
 try {
