@@ -50,8 +50,7 @@ export async function runStoreCommand(command: StoreCommand, root: string, log: 
       return printLogs(root, command.reference, options);
     }
     case 'container-rm':
-      await removeContainers(root, command.ids, command.force, command.volumes);
-      return 0;
+      return removeContainers(root, command.ids, command.force, command.volumes);
     default: {
       const { runImageCommand } = await import('./image-command-runner.js');
       return runImageCommand(command, root, log);

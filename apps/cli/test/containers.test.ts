@@ -331,4 +331,16 @@ describe.skipIf(NOT_ROOT)('detached containers (root only)', () => {
     // 143 is SIGTERM through tini; 137 would mean stop fell back to SIGKILL after its timeout.
     expect(waited.stdout.toString()).toBe('143\n');
   });
+
+  it('wait and logs -f work on a --rm container', async () => {
+    const store = newStore();
+    await cli(store, ['run', '-d', '--rm', '--name', 'brief', 'sh', '-c', 'echo bye; sleep 0.5; exit 4']);
+
+    const [followed, waited] = await Promise.all([cli(store, ['logs', '-f', 'brief']), cli(store, ['wait', 'brief'])]);
+
+    expect(waited.stderr).toBe('');
+    expect(waited.stdout.toString()).toBe('4\n');
+    expect(followed.status).toBe(0);
+    expect(followed.stdout.toString()).toBe('bye\n');
+  });
 });

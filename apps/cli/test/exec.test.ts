@@ -56,9 +56,12 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec (root only; needs /bin/busybox)'
   });
 
   it('exec takes -e, -w and -u', async () => {
-    const result = await cli(['exec', '-e', 'EXTRA=1', '-w', '/home/app', '-u', 'app', 'target', 'sh', '-c', 'echo $EXTRA $HOME $(pwd) $(id -u):$(id -g)']);
+    const result = await runCli(
+      ['--root', store, 'exec', '-e', 'EXTRA=1', '-e', 'COPIED', '-w', '/home/app', '-u', 'app', 'target', 'sh', '-c', 'echo $EXTRA $COPIED $HOME $(pwd) $(id -u):$(id -g)'],
+      { env: { COPIED: 'from-caller' } },
+    );
 
-    expect(result.stdout.toString()).toBe('1 /home/app /home/app 1000:1000\n');
+    expect(result.stdout.toString()).toBe('1 from-caller /home/app /home/app 1000:1000\n');
   });
 
   it('exec passes the exit status on', async () => {

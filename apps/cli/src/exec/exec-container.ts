@@ -81,8 +81,13 @@ function containerSettings(pid: number, request: ExecRequest): ExecSettings {
   const env = new Map(environ.map((entry) => [entry.slice(0, entry.indexOf('=')), entry] as const));
   for (const entry of request.env) {
     const equals = entry.indexOf('=');
-    if (equals <= 0) throw new CliError(`invalid -e ${JSON.stringify(entry)}: exec takes KEY=VALUE`);
-    env.set(entry.slice(0, equals), entry);
+    if (equals === 0 || entry === '') throw new CliError(`invalid -e ${JSON.stringify(entry)}: give KEY=VALUE, or KEY to copy it from this environment`);
+    if (equals > 0) {
+      env.set(entry.slice(0, equals), entry);
+    } else if (process.env[entry] !== undefined) {
+      // KEY alone copies the caller's value, as with run; an unset KEY is skipped.
+      env.set(entry, `${entry}=${process.env[entry]}`);
+    }
   }
 
   let uid: number;

@@ -175,8 +175,10 @@ function startTime(pid: number | 'self'): string | undefined {
   }
   // Field 2, the command name, is in parentheses and may contain spaces and
   // parentheses itself, so the fields are counted from the last ')'. The
-  // field after it is field 3.
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  // field after it is field 3, the state: a zombie (Z, X) has exited.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+  return fields[19];
 }
 
 function cliError(failedStep: string, error: unknown): CliError {

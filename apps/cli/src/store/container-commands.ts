@@ -61,11 +61,11 @@ export function printContainers(root: string, all: boolean, quiet: boolean, form
 
 /**
  * Removes containers. A running one is refused unless `force` is set; then
- * it is killed first (killAndWait). Every name is tried, and the first
- * failure is thrown at the end.
+ * it is killed first (killAndWait). Every name is tried; each failure is
+ * one line on stderr, and the status is 1 when any failed.
  */
-export async function removeContainers(root: string, ids: readonly string[], force: boolean, volumes: boolean): Promise<void> {
-  let failure: unknown;
+export async function removeContainers(root: string, ids: readonly string[], force: boolean, volumes: boolean): Promise<number> {
+  let status = 0;
   for (const idOrPrefix of ids) {
     try {
       const record = findContainer(root, idOrPrefix);
@@ -81,10 +81,10 @@ export async function removeContainers(root: string, ids: readonly string[], for
     } catch (error) {
       if (!(error instanceof CliError)) throw error;
       writeSync(2, `m-docker: ${error.message}\n`);
-      failure ??= error;
+      status = 1;
     }
   }
-  if (failure !== undefined) throw new CliError('some containers were not removed (see above)', 1, { cause: failure });
+  return status;
 }
 
 // The fields of one `ps` line, with the names `docker ps --format json` uses.

@@ -3,7 +3,7 @@ import { closeSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { CliError } from '../cli-error.js';
 import type { LogEntry } from '../run/detach.js';
 import { findContainer, isContainerRunning } from './container-commands.js';
-import { containersDir } from './containers.js';
+import { containersDir, listContainers } from './containers.js';
 
 // `logs` reads the log file that a detached container's monitor writes
 // (one JSON LogEntry a line) and prints each line to stdout or stderr, as
@@ -36,7 +36,9 @@ export async function printLogs(root: string, reference: string, options: LogsOp
     for (const entry of shown) print(entry, options.timestamps);
 
     if (!options.follow) return 0;
-    const current = findContainer(root, record.id);
+    // A --rm container's directory, log included, goes at its exit.
+    const current = listContainers(root).find((candidate) => candidate.id === record.id);
+    if (current === undefined) return 0;
     if (!isContainerRunning(current) && readEntries(file, offset).entries.length === 0) return 0;
     await new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS));
   }

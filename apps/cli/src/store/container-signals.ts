@@ -3,7 +3,7 @@ import { constants } from 'node:os';
 
 import { CliError } from '../cli-error.js';
 import { findContainer, isContainerRunning } from './container-commands.js';
-import { type ContainerRecord, listContainers } from './containers.js';
+import { type ContainerRecord, listContainers, readExitCode } from './containers.js';
 import { isRunning } from './process-identity.js';
 
 // stop, kill and wait. Signals go to the container's PID 1 by pid, after
@@ -80,13 +80,13 @@ export async function waitContainers(root: string, references: readonly string[]
     try {
       const record = findContainer(root, reference);
       await waitForExit(root, record.id, Number.POSITIVE_INFINITY);
-      const final = currentRecord(root, record.id);
-      if (final?.exitCode === undefined) {
+      const exitCode = currentRecord(root, record.id)?.exitCode ?? readExitCode(root, record.id);
+      if (exitCode === undefined) {
         throw new CliError(
           `container ${reference} ended without an exit status: the m-docker process that ran it was killed`,
         );
       }
-      writeText(`${final.exitCode}\n`);
+      writeText(`${exitCode}\n`);
     } catch (error) {
       status = report(error);
     }

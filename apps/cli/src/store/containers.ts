@@ -88,11 +88,47 @@ export function updateContainer(root: string, record: ContainerRecord): void {
 /** Records the exit, or removes the directory when the container asked for --rm. */
 export function finishContainer(root: string, record: ContainerRecord, exitCode: number): void {
   if (record.autoRemove) {
+    writeExitCode(root, record.id, exitCode);
     removeContainer(root, record.id);
     return;
   }
   const dir = `${containersDir(root)}/${record.id}`;
   writeRecord(dir, { ...record, finished: new Date().toISOString(), exitCode });
+}
+
+// A --rm container's directory goes at its exit, but `wait` on it must
+// still print the exit code, as docker's does: the code is kept in
+// <root>/exits/<id> for EXIT_CODE_KEEP_MS.
+
+/** How long the exit code of a removed --rm container stays readable, in ms. */
+const EXIT_CODE_KEEP_MS = 10 * 60_000;
+
+function writeExitCode(root: string, id: string, exitCode: number): void {
+  mkdirSync(`${root}/exits`, { recursive: true, mode: 0o700 });
+  writeFileSync(`${root}/exits/${id}`, `${exitCode}\n`);
+}
+
+/** Returns the exit code of a removed --rm container, if it exited within the last minutes. */
+export function readExitCode(root: string, id: string): number | undefined {
+  try {
+    return Number(readFileSync(`${root}/exits/${id}`, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes the kept exit codes that are older than EXIT_CODE_KEEP_MS. */
+export function removeOldExitCodes(root: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(`${root}/exits`);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const path = `${root}/exits/${name}`;
+    if (isOlderThan(path, EXIT_CODE_KEEP_MS)) rmSync(path, { force: true });
+  }
 }
 
 /**

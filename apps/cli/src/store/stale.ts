@@ -1,6 +1,6 @@
 import type { Logger } from '@m-docker/log';
 
-import { removeStaleContainers } from './containers.js';
+import { removeOldExitCodes, removeStaleContainers } from './containers.js';
 import { removeAnonymousVolumes } from './volumes.js';
 
 /**
@@ -9,6 +9,7 @@ import { removeAnonymousVolumes } from './volumes.js';
  * command that opens the store calls it first.
  */
 export function cleanStaleState(root: string, log: Logger): void {
+  removeOldExitCodes(root);
   const removed = removeStaleContainers(root);
   if (removed.length === 0) return;
 
