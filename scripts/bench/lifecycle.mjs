@@ -277,7 +277,8 @@ export function prepareLifecycle({ root, launcher, combinations, scratchDir }) {
   const rows = measured.map((combination) => mDockerRow({ root, launcher, combination, store, outputDir: scratchDir }));
   const removeStoreContainers = () => {
     for (const id of leftoverIds(store)) {
-      spawnSync(launcher, ['rm', '-f', id], { cwd: root, env: measured[0]?.env ?? combinations[0].env, stdio: 'ignore' });
+      const removal = spawnSync(launcher, ['rm', '-f', id], { cwd: root, env: measured[0]?.env ?? combinations[0].env, stdio: 'ignore' });
+      if (removal.status !== 0) killContainer(store, id);
     }
   };
 
@@ -303,6 +304,35 @@ export function prepareLifecycle({ root, launcher, combinations, scratchDir }) {
   };
   return { rows, runc, store, cleanup };
 }
+
+// The fallback when `m-docker rm -f` fails, for example while the CLI's
+// build output is being rewritten: SIGKILL to the container's PID 1 and
+// its monitor, where their pid still names the process in the record, and
+// a wait of at most KILL_WAIT_MS for both to go. The scratch directory's
+// removal then takes the container's directory, and the cgroup parent's
+// cleanup its empty cgroups.
+function killContainer(store, id) {
+  let record;
+  try {
+    record = JSON.parse(readFileSync(join(store, 'containers', id, 'container.json'), 'utf8'));
+  } catch {
+    return;
+  }
+  const processes = [record.init, record.owner].filter((identity) => identity !== undefined && isRunning(identity));
+  for (const { pid } of processes) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // It exited since the check.
+    }
+  }
+  const deadline = Date.now() + KILL_WAIT_MS;
+  while (processes.some(isRunning) && Date.now() < deadline) Atomics.wait(SLEEP_CELL, 0, 0, 10);
+}
+
+/** How long the cleanup waits for killed container processes to exit, in ms. */
+const KILL_WAIT_MS = 5000;
+const SLEEP_CELL = new Int32Array(new SharedArrayBuffer(4));
 
 function leftoverIds(store) {
   try {
