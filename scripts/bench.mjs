@@ -250,6 +250,7 @@ async function main() {
     gnuTime: gnuTimeAvailable(),
     perProcessUnavailable: processPeaksUnavailable(),
     startupVariables,
+    roundsPrinted: [1, 2, 4, 5].some((section) => printed.has(section)),
   });
   if (printed.size < SECTIONS.length) {
     const inputs = [...measured].filter((section) => !printed.has(section));

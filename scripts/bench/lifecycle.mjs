@@ -306,9 +306,9 @@ export function prepareLifecycle({ root, launcher, combinations, scratchDir }) {
 }
 
 // The fallback when `m-docker rm -f` fails, for example while the CLI's
-// build output is being rewritten: SIGKILL to the container's PID 1 and
-// its monitor, where their pid still names the process in the record, and
-// a wait of at most KILL_WAIT_MS for both to go. The scratch directory's
+// build output is being rewritten. It sends SIGKILL to the container's
+// PID 1 and monitor where their pid still names the process in the record,
+// and waits at most KILL_WAIT_MS for both to exit. The scratch directory's
 // removal then takes the container's directory, and the cgroup parent's
 // cleanup its empty cgroups.
 function killContainer(store, id) {

@@ -21,8 +21,12 @@ function describeVariable(name) {
   }
 }
 
-/** Prints the machine, the runtimes that each combination ran, the tools and the method. */
-export function printMachine({ machine, combinations, skipped, bun, options, background, busyThresholdCores, gnuTime, perProcessUnavailable, startupVariables }) {
+/**
+ * Prints the machine, the runtimes that each combination ran, the tools and
+ * the method. The method of the interleaved rounds is printed only when
+ * `roundsPrinted` is set, because section 6 has a method of its own.
+ */
+export function printMachine({ machine, combinations, skipped, bun, options, background, busyThresholdCores, gnuTime, perProcessUnavailable, startupVariables, roundsPrinted = true }) {
   console.log('m-docker benchmark');
   console.log('');
   console.log(`machine   ${machine.cpu}, ${machine.cores} cores, ${machine.kernel}`);
@@ -45,7 +49,8 @@ export function printMachine({ machine, combinations, skipped, bun, options, bac
 
   if (startupVariables) {
     console.log(`env       ${startupVariables.names.map(describeVariable).join(', ')} is set in this environment.`);
-    console.log(`          Node start-ups pay for it, so rows marked "${startupVariables.suffix}" measure again with it unset`);
+    const again = roundsPrinted ? `, so rows marked "${startupVariables.suffix}" measure again with it unset` : '';
+    console.log(`          Node start-ups pay for it${again}`);
   }
   console.log(`runc      ${machine.runc}`);
   console.log(`unshare   ${machine.unshare}`);
@@ -57,6 +62,10 @@ export function printMachine({ machine, combinations, skipped, bun, options, bac
     console.log('          WARNING: the machine was not idle, so the times below include waiting for a CPU');
   }
 
+  if (!roundsPrinted) {
+    console.log('');
+    return;
+  }
   console.log(`method    ${options.runs} runs per command after 1 warm-up each, interleaved: every round runs every command once`);
   const memoryMethods = [
     gnuTime ? 'GNU time %M (largest single process of the tree)' : 'no GNU time: /usr/bin/time is missing',
