@@ -27,6 +27,9 @@ function fail(errno: number, details: Omit<SyscallErrorDetails, 'errno' | 'code'
 
 const toHex = (value: number) => `0x${value.toString(16)}`;
 
+// fcntl(2) command (<linux/fcntl.h>, Linux 2.6.24): duplicate with FD_CLOEXEC set.
+const F_DUPFD_CLOEXEC = 1030;
+
 /** Moves the calling thread into new namespaces (unshare(2)); `flags` is an OR of CLONE_* values. */
 export function unshare(flags: number): void {
   if (loadLibc().unshare(flags) === -1) {
@@ -135,6 +138,20 @@ export function setCloseOnExec(fd: number): void {
 /** Clears O_NONBLOCK on the open file description behind `fd`. */
 export function clearNonBlocking(fd: number): void {
   updateFlags(fd, F_GETFL, F_SETFL, (flags) => flags & ~O_NONBLOCK);
+}
+
+/**
+ * Returns a new descriptor, close-on-exec, for the open file of `fd`
+ * (fcntl(F_DUPFD_CLOEXEC)). Both share the file offset and status flags,
+ * and each can be closed on its own.
+ */
+export function dupCloseOnExec(fd: number): number {
+  const duplicate = loadLibc().fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (duplicate === -1) {
+    const errno = lastErrno();
+    throw fail(errno, { syscall: 'fcntl', args: `fd=${fd} cmd=F_DUPFD_CLOEXEC` });
+  }
+  return duplicate;
 }
 
 /** Returns the descriptor flags (F_GETFD) of `fd`. */

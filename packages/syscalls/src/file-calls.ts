@@ -44,6 +44,17 @@ export function chmod(path: string, mode: number): void {
   }
 }
 
+/** Unchanged owner or group for fchown: -1 as uid_t and gid_t. */
+export const UNCHANGED_ID = 0xffffffff;
+
+/** Sets the owner and group of the file open at `fd` (fchown(2)); UNCHANGED_ID keeps one of them. */
+export function fchown(fd: number, uid: number, gid: number): void {
+  if (loadLibc().fchown(fd, uid, gid) === -1) {
+    const errno = lastErrno();
+    throw new SyscallError({ syscall: 'fchown', errno, code: errnoName(errno), args: `fd=${fd} uid=${uid} gid=${gid}` });
+  }
+}
+
 /** Creates a device node or FIFO (mknod(2)); `mode` contains the file type and the permission bits. */
 export function mknod(path: string, mode: number, device = 0n): void {
   if (loadLibc().mknod(path, mode, device) === -1) {

@@ -3,6 +3,23 @@ export * from './constants.js';
 export { errnoName, SyscallError, type SyscallErrorDetails } from './errors.js';
 export { type Libc, loadLibc } from './libc.js';
 export { type NamespaceSpawnOptions, runInNamespaces, spawnInNamespaces } from './spawn-in-namespaces.js';
+export { descriptorIo, MAX_RECEIVED_DESCRIPTORS, type ReceivedData, receiveDescriptors, sendDescriptors } from './descriptor-passing.js';
+export {
+  cfmakeraw,
+  getWindowSize,
+  hangUpTerminal,
+  isatty,
+  O_NOCTTY,
+  O_RDWR,
+  ptsname,
+  setControllingTerminal,
+  setWindowSize,
+  tcgetattr,
+  tcsetattr,
+  unlockpt,
+  type WindowSize,
+} from './terminal-calls.js';
+export { fchown, UNCHANGED_ID } from './file-calls.js';
 export { canAccess, F_OK, fdIo, isDirectory, O_CLOEXEC, O_DIRECTORY, O_RDONLY, O_WRONLY, openFile, readFd, readTextFile, writeFd, X_OK } from './fd-io.js';
 export { switchUser } from './credentials.js';
 export { chmod, EEXIST, EINVAL, ENOENT, makedev, mkdir, mknod, readlink, S_IFBLK, S_IFCHR, S_IFIFO, symlink } from './file-calls.js';

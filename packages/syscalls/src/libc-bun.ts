@@ -44,6 +44,10 @@ const DECLARATIONS = {
   dup2: { args: [int, int], returns: int },
   setsid: { args: [], returns: int },
   socketpair: { args: [int, int, int, pointer], returns: int },
+  sendmsg: { args: [int, pointer, int], returns: 'i64' },
+  recvmsg: { args: [int, pointer, int], returns: 'i64' },
+  ioctl: { args: [int, 'u64', pointer], returns: int },
+  fchown: { args: [int, 'u32', 'u32'], returns: int },
   signal: { args: [int, pointer], returns: pointer },
   sigprocmask: { args: [int, pointer, pointer], returns: int },
   syscall: { args: ['i64', 'i64', 'i64', 'i64'], returns: 'i64' },
@@ -111,6 +115,11 @@ export function openBunLibc(): Libc {
     dup2: (oldFd, newFd) => call.dup2(oldFd, newFd),
     setsid: () => call.setsid(),
     socketpair: (domain, type, protocol, fds) => call.socketpair(domain, type, protocol, fds),
+    sendmsg: (fd, message, flags) => Number(call.sendmsg(fd, message, flags)),
+    recvmsg: (fd, message, flags) => Number(call.recvmsg(fd, message, flags)),
+    ioctl: (fd, request, argument) => call.ioctl(fd, request, argument),
+    address: (buffer) => BigInt(ffi.ptr(buffer)),
+    fchown: (fd, uid, gid) => call.fchown(fd, uid, gid),
     signalDefault: (signum) => {
       call.signal(signum, null);
     },

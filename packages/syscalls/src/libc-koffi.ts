@@ -28,6 +28,7 @@ export function openKoffiLibc(): Libc {
   const write = lib.func('long write(int fd, const uint8_t *buf, size_t count)');
   const readlink = lib.func('long readlink(const char *path, _Out_ uint8_t *buf, size_t size)');
   const setgroups = lib.func('int setgroups(size_t size, const uint32_t *list)');
+  const ioctl = lib.func('int ioctl(int fd, unsigned long request, ...)');
   const lsetxattr = lib.func(
     'int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)',
   );
@@ -61,6 +62,11 @@ export function openKoffiLibc(): Libc {
     dup2: lib.func('int dup2(int oldfd, int newfd)'),
     setsid: lib.func('int setsid(void)'),
     socketpair: lib.func('int socketpair(int domain, int type, int protocol, int *sv)'),
+    sendmsg: lib.func('long sendmsg(int fd, const uint8_t *msg, int flags)'),
+    recvmsg: lib.func('long recvmsg(int fd, _Inout_ uint8_t *msg, int flags)'),
+    ioctl: (fd, request, argument) => ioctl(fd, request, 'uint8_t *', argument),
+    address: (buffer) => koffi.address(buffer),
+    fchown: lib.func('int fchown(int fd, uint32_t owner, uint32_t group)'),
     signalDefault: (signum) => {
       signal(signum, null);
     },

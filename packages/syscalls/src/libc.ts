@@ -39,6 +39,16 @@ export interface Libc {
   setsid(): number;
   /** socketpair(2): fills `fds` with the two descriptors. */
   socketpair(domain: number, type: number, protocol: number, fds: Int32Array): number;
+  /** sendmsg(2) of the struct msghdr laid out in `message`. */
+  sendmsg(fd: number, message: Uint8Array, flags: number): number;
+  /** recvmsg(2); the kernel fills the buffers that the struct msghdr in `message` points to, and updates it. */
+  recvmsg(fd: number, message: Uint8Array, flags: number): number;
+  /** ioctl(2) with a pointer argument, or with 0 when `argument` is null. */
+  ioctl(fd: number, request: number, argument: Uint8Array | null): number;
+  /** The address of `buffer`'s first byte, for the pointers inside a struct such as msghdr. */
+  address(buffer: Uint8Array): bigint;
+  /** fchown(2); 0xffffffff (-1 as uid_t and gid_t) leaves that id unchanged. */
+  fchown(fd: number, uid: number, gid: number): number;
   /** Sets the action of `signum` to SIG_DFL. */
   signalDefault(signum: number): void;
   sigprocmask(how: number, set: Buffer): number;
