@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { decodeEachFrame, FrameDecoder } from './decoder.js';
 import { WireFormatError } from './errors.js';
 import { checkFrameLength, type DecoderOptions, FRAME_HEADER_SIZE, resolveMaxFrameSize } from './frame.js';
-import { decodeMessage, encodeMessage, type Message } from './messages.js';
+import { decodeMessage, descriptorCount, encodeMessage, type Message } from './messages.js';
 
 /*
  * The parent (the CLI) uses this end of the socketpair. The container's init
@@ -61,6 +61,10 @@ export class MessageChannel {
   async send(message: Message): Promise<void> {
     if (this.#closed) {
       throw new WireFormatError('CHANNEL_CLOSED', `cannot send ${message.type}: channel is closed`);
+    }
+    // A Duplex carries bytes only, so a received terminal frame fails too (decodeMessage).
+    if (descriptorCount(message.type) > 0) {
+      throw new WireFormatError('MISSING_DESCRIPTOR', `cannot send ${message.type}: MessageChannel cannot pass descriptors (use writeMessageSync with descriptors)`);
     }
 
     const frame = encodeMessage(message);

@@ -19,7 +19,11 @@ export type WireFormatErrorCode =
   /** Send or receive on a channel that is closed or whose stream failed. */
   | 'CHANNEL_CLOSED'
   /** Synchronous read or write on an fd with O_NONBLOCK set that would have to wait. */
-  | 'WOULD_BLOCK';
+  | 'WOULD_BLOCK'
+  /** A message that carries a descriptor (`terminal`) arrived without it, or cannot be sent with one. */
+  | 'MISSING_DESCRIPTOR'
+  /** Descriptors arrived with a frame of a type that carries fewer, or none. */
+  | 'UNEXPECTED_DESCRIPTOR';
 
 /** Structured details of a {@link WireFormatError}. Each code sets the fields that apply to it. */
 export interface WireFormatErrorDetails {
@@ -33,9 +37,9 @@ export interface WireFormatErrorDetails {
   length?: number;
   /** Maximum payload length in bytes that was in force, for FRAME_TOO_LARGE. */
   limit?: number;
-  /** Bytes of the header or payload that arrived before the end of stream, for TRUNCATED. */
+  /** Bytes of the header or payload that arrived before the end of stream, for TRUNCATED; descriptors that arrived, for UNEXPECTED_DESCRIPTOR. */
   received?: number;
-  /** Bytes that the header or payload needed, for TRUNCATED. */
+  /** Bytes that the header or payload needed, for TRUNCATED; descriptors that the message type carries, for UNEXPECTED_DESCRIPTOR. */
   expected?: number;
 }
 

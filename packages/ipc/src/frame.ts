@@ -21,8 +21,11 @@ export const DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024;
 /** Largest payload length that the 32-bit length field can carry. */
 export const MAX_FRAME_LENGTH_FIELD = 0xffff_ffff;
 
-/** Type byte of each message. This object is the only table of message types. */
-export const MessageType = { config: 1, ready: 2, start: 3, error: 4 } as const;
+/**
+ * Type byte of each message. This object is the only table of message types.
+ * A `terminal` frame carries a descriptor as SCM_RIGHTS data besides its bytes.
+ */
+export const MessageType = { config: 1, ready: 2, start: 3, error: 4, terminal: 5 } as const;
 
 export type MessageTypeName = keyof typeof MessageType;
 
@@ -34,6 +37,8 @@ export type MessageTypeName = keyof typeof MessageType;
 export interface Frame {
   type: MessageTypeName;
   payload: Uint8Array;
+  /** Descriptors that arrived with the frame's bytes as SCM_RIGHTS data; none when absent. */
+  descriptors?: readonly number[];
 }
 
 export interface DecoderOptions {

@@ -24,5 +24,20 @@ export {
   type MessageTypeName,
   parseFrameHeader,
 } from './frame.js';
-export { decodeMessage, encodeMessage, INIT_STAGES, type InitFailure, type InitStage, type Message } from './messages.js';
-export { type FdIo, readMessageSync, type SyncChannelOptions, writeMessageSync } from './sync-channel.js';
+export {
+  decodeMessage,
+  descriptorCount,
+  encodeMessage,
+  INIT_STAGES,
+  type InitFailure,
+  type InitStage,
+  type Message,
+} from './messages.js';
+export {
+  type DescriptorIo,
+  type FdIo,
+  type ReceivedBytes,
+  readMessageSync,
+  type SyncChannelOptions,
+  writeMessageSync,
+} from './sync-channel.js';

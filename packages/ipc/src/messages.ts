@@ -19,6 +19,7 @@ export const INIT_STAGES = [
   'user',
   'resolve',
   'session',
+  'terminal',
   'fds',
   'exec',
 ] as const;
@@ -44,7 +45,18 @@ export type Message =
   /** Parent to init: exec the command now. */
   | { type: 'start' }
   /** Init to parent: setup failed, and init exits. */
-  | { type: 'error'; error: InitFailure };
+  | { type: 'error'; error: InitFailure }
+  /**
+   * Init to parent: the master of the container's pseudo-terminal. `fd`
+   * travels as SCM_RIGHTS data with the frame's bytes: the sender's
+   * descriptor when sending, the receiver's new one when received.
+   */
+  | { type: 'terminal'; fd: number };
+
+/** Returns how many descriptors a frame of `type` carries as SCM_RIGHTS data: one for `terminal`, none for the rest. */
+export function descriptorCount(type: MessageTypeName): number {
+  return type === 'terminal' ? 1 : 0;
+}
 
 const FAILURE_CONTEXT: ShapeContext = { name: 'error', fieldPrefix: 'error.', code: 'INVALID_PAYLOAD' };
 const FAILURE_REQUIRED_FIELDS = ['stage', 'code', 'errno', 'message'] as const;
@@ -56,8 +68,10 @@ const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Encodes a message as one frame. `config` and `error` carry UTF-8 JSON, and
- * `ready` and `start` carry an empty payload. The config and the failure are
- * validated first, so the sender gets the same error the receiver would raise.
+ * `ready`, `start` and `terminal` carry an empty payload. The config and the
+ * failure are validated first, so the sender gets the same error the
+ * receiver would raise. The descriptor of `terminal` is not in the frame:
+ * the sender attaches it (writeMessageSync with `descriptors`).
  */
 export function encodeMessage(message: Message): Buffer {
   switch (message.type) {
@@ -65,6 +79,9 @@ export function encodeMessage(message: Message): Buffer {
       return encodeJsonFrame('config', validateConfig(message.config));
     case 'error':
       return encodeJsonFrame('error', validateInitFailure(message.error));
+    case 'terminal':
+      checkDescriptor(message.fd);
+      return encodeJsonFrame('terminal', undefined);
     case 'ready':
     case 'start':
       return encodeJsonFrame(message.type, undefined);
@@ -77,32 +94,70 @@ export function encodeMessage(message: Message): Buffer {
 }
 
 /**
- * Decodes and validates the message in `frame`. Throws INVALID_PAYLOAD for a
- * payload that is not UTF-8 JSON of the right shape, INVALID_CONFIG for a
- * config that fails validateConfig, and TRAILING_BYTES for a payload on
- * `ready` or `start`.
+ * Decodes and validates the message in `frame`, with the descriptors that
+ * arrived with its bytes. Throws INVALID_PAYLOAD for a payload that is not
+ * UTF-8 JSON of the right shape, INVALID_CONFIG for a config that fails
+ * validateConfig, and TRAILING_BYTES for a payload on `ready`, `start` or
+ * `terminal`. Throws MISSING_DESCRIPTOR for a `terminal` frame without its
+ * descriptor, and UNEXPECTED_DESCRIPTOR for descriptors beyond what the
+ * type carries. It closes nothing, because the caller owns the descriptors.
  */
 export function decodeMessage(frame: Frame): Message {
+  const descriptors = frame.descriptors ?? [];
+  checkDescriptorCount(frame.type, descriptors.length);
   switch (frame.type) {
     case 'config':
       return { type: 'config', config: validateConfig(parseJsonPayload(frame)) };
     case 'error':
       return { type: 'error', error: validateInitFailure(parseJsonPayload(frame)) };
+    case 'terminal':
+      checkEmptyPayload(frame);
+      return { type: 'terminal', fd: descriptors[0] as number };
     case 'ready':
     case 'start':
-      if (frame.payload.byteLength !== 0) {
-        throw new WireFormatError(
-          'TRAILING_BYTES',
-          `${frame.type} message has a ${frame.payload.byteLength}-byte payload (expected none)`,
-          { length: frame.payload.byteLength },
-        );
-      }
+      checkEmptyPayload(frame);
       return { type: frame.type };
     default:
       throw new WireFormatError(
         'UNKNOWN_TYPE',
         `unknown message type ${renderValue((frame as { type: unknown }).type)}`,
       );
+  }
+}
+
+function checkEmptyPayload(frame: Frame): void {
+  if (frame.payload.byteLength !== 0) {
+    throw new WireFormatError(
+      'TRAILING_BYTES',
+      `${frame.type} message has a ${frame.payload.byteLength}-byte payload (expected none)`,
+      { length: frame.payload.byteLength },
+    );
+  }
+}
+
+function checkDescriptorCount(type: MessageTypeName, received: number): void {
+  const expected = descriptorCount(type);
+  if (received < expected) {
+    throw new WireFormatError(
+      'MISSING_DESCRIPTOR',
+      `${type} message arrived without its descriptor (read it with recvmsg(2): the sync channel's descriptors option)`,
+      { received, expected },
+    );
+  }
+  if (received > expected) {
+    throw new WireFormatError(
+      'UNEXPECTED_DESCRIPTOR',
+      `${type} message carried ${received} ${received === 1 ? 'descriptor' : 'descriptors'} (expected ${expected === 0 ? 'none' : expected})`,
+      { received, expected },
+    );
+  }
+}
+
+function checkDescriptor(fd: unknown): void {
+  if (typeof fd !== 'number' || !Number.isSafeInteger(fd) || fd < 0) {
+    throw new WireFormatError('INVALID_PAYLOAD', `terminal.fd ${renderValue(fd)} must be an open descriptor (a non-negative integer)`, {
+      field: 'terminal.fd',
+    });
   }
 }
 

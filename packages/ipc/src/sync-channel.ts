@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 
 import { WireFormatError } from './errors.js';
 import { checkFrameLength, type DecoderOptions, FRAME_HEADER_SIZE, parseFrameHeader, resolveMaxFrameSize } from './frame.js';
-import { decodeMessage, encodeMessage, type Message } from './messages.js';
+import { decodeMessage, descriptorCount, encodeMessage, type Message } from './messages.js';
 
 /**
  * Blocking reads and writes on a file descriptor, as node:fs's readSync and
@@ -14,9 +14,35 @@ export interface FdIo {
   write(fd: number, buffer: Uint8Array, offset: number, length: number): number;
 }
 
-/** Options of the sync channel: the frame limit and the I/O functions, node:fs by default. */
+/** Result of one receive: the byte count (0 at end of stream) and the descriptors that came with the bytes. */
+export interface ReceivedBytes {
+  count: number;
+  descriptors: number[];
+  /** More descriptors arrived than the receiver had room for, and the kernel closed the rest. */
+  truncated: boolean;
+}
+
+/**
+ * Blocking I/O that passes descriptors with the bytes, as sendmsg(2) and
+ * recvmsg(2) do with SCM_RIGHTS on an AF_UNIX socket. Errors are thrown as
+ * FdIo's are, with the errno name as `code`.
+ */
+export interface DescriptorIo {
+  /** Sends bytes with `descriptors` attached to the first one; returns the count sent. */
+  send(fd: number, buffer: Uint8Array, offset: number, length: number, descriptors: readonly number[]): number;
+  receive(fd: number, buffer: Uint8Array, offset: number, length: number): ReceivedBytes;
+  /** Closes a received descriptor that the channel rejects. */
+  close(fd: number): void;
+}
+
+/**
+ * Options of the sync channel: the frame limit, the I/O functions (node:fs
+ * by default) and, for messages that carry a descriptor, descriptor passing.
+ */
 export interface SyncChannelOptions extends DecoderOptions {
   io?: FdIo;
+  /** Needed to send or receive a `terminal` message; without it reads use io.read, which loses descriptors. */
+  descriptors?: DescriptorIo;
 }
 
 // node:fs is required on first use rather than imported: under Bun its
@@ -51,44 +77,113 @@ function defaultIo(): FdIo {
  * decoding WireFormatError for an invalid frame, and CHANNEL_CLOSED for a
  * failed read such as ECONNRESET. EINTR is retried.
  *
+ * With `options.descriptors`, the reads go through recvmsg(2), and a
+ * `terminal` message returns the descriptor that came with it, which the
+ * caller then owns. Descriptors of a frame that is rejected are closed.
+ * Without it, a `terminal` frame throws MISSING_DESCRIPTOR.
+ *
  * The fd must be in blocking mode. On an fd with O_NONBLOCK set, a read that
  * finds no data throws WOULD_BLOCK, so the caller must clear O_NONBLOCK with
  * fcntl(2) first. The fd 3 that Node's spawn() gives a child is blocking.
  */
 export function readMessageSync(fd: number, options?: SyncChannelOptions): Message | undefined {
-  const io = options?.io ?? defaultIo();
-  const header = Buffer.alloc(FRAME_HEADER_SIZE);
-  const headerBytes = readFully(io, fd, header);
-
-  if (headerBytes === 0) {
-    return undefined;
+  const reader = new FrameReader(fd, options?.io ?? defaultIo(), options?.descriptors);
+  try {
+    return reader.readMessage(options);
+  } catch (error) {
+    reader.closeDescriptors();
+    throw error;
   }
-  if (headerBytes < FRAME_HEADER_SIZE) {
-    throw new WireFormatError(
-      'TRUNCATED',
-      `end of stream after ${headerBytes} of ${FRAME_HEADER_SIZE} header bytes`,
-      { received: headerBytes, expected: FRAME_HEADER_SIZE },
-    );
+}
+
+/*
+ * Reads one frame. With descriptor passing, every read of the frame goes
+ * through recvmsg(2) and collects the descriptors that come with the bytes.
+ * A sender attaches them to the frame's first byte, and a plain read(2) of
+ * that byte would make the kernel close them. The descriptors then belong to
+ * the decoded message, or are closed when the frame is rejected.
+ */
+class FrameReader {
+  readonly #descriptors: number[] = [];
+  #truncated = false;
+
+  constructor(
+    readonly fd: number,
+    readonly io: FdIo,
+    readonly descriptorIo: DescriptorIo | undefined,
+  ) {}
+
+  readMessage(options: SyncChannelOptions | undefined): Message | undefined {
+    const header = Buffer.alloc(FRAME_HEADER_SIZE);
+    const headerBytes = this.#readFully(header);
+
+    if (headerBytes === 0) {
+      return undefined;
+    }
+    if (headerBytes < FRAME_HEADER_SIZE) {
+      throw new WireFormatError(
+        'TRUNCATED',
+        `end of stream after ${headerBytes} of ${FRAME_HEADER_SIZE} header bytes`,
+        { received: headerBytes, expected: FRAME_HEADER_SIZE },
+      );
+    }
+
+    // parseFrameHeader checks the length against the limit before the allocation.
+    const { type, length } = parseFrameHeader(header, options);
+    const payload = Buffer.allocUnsafe(length);
+    const payloadBytes = this.#readFully(payload);
+
+    if (payloadBytes < length) {
+      throw new WireFormatError(
+        'TRUNCATED',
+        `end of stream after ${payloadBytes} of ${length} payload bytes`,
+        { received: payloadBytes, expected: length },
+      );
+    }
+    if (this.#truncated) {
+      throw new WireFormatError(
+        'UNEXPECTED_DESCRIPTOR',
+        `${type} message carried more descriptors than recvmsg(2) had room for`,
+        { received: this.#descriptors.length, expected: descriptorCount(type) },
+      );
+    }
+    return decodeMessage({ type, payload, descriptors: this.#descriptors });
   }
 
-  // parseFrameHeader checks the length against the limit before the allocation.
-  const { type, length } = parseFrameHeader(header, options);
-  const payload = Buffer.allocUnsafe(length);
-  const payloadBytes = readFully(io, fd, payload);
-
-  if (payloadBytes < length) {
-    throw new WireFormatError(
-      'TRUNCATED',
-      `end of stream after ${payloadBytes} of ${length} payload bytes`,
-      { received: payloadBytes, expected: length },
-    );
+  /** Closes the descriptors received so far, for a frame that is rejected. */
+  closeDescriptors(): void {
+    for (const descriptor of this.#descriptors.splice(0)) this.descriptorIo?.close(descriptor);
   }
-  return decodeMessage({ type, payload });
+
+  /** Fills `target` and returns how many bytes arrived before EOF. */
+  #readFully(target: Buffer): number {
+    let filled = 0;
+
+    while (filled < target.byteLength) {
+      const count = retrySystemCall(this.fd, 'read', () => this.#read(target, filled, target.byteLength - filled));
+      if (count === 0) {
+        break;
+      }
+      filled += count;
+    }
+    return filled;
+  }
+
+  #read(target: Buffer, offset: number, length: number): number {
+    if (this.descriptorIo === undefined) return this.io.read(this.fd, target, offset, length);
+
+    const received = this.descriptorIo.receive(this.fd, target, offset, length);
+    this.#descriptors.push(...received.descriptors);
+    if (received.truncated) this.#truncated = true;
+    return received.count;
+  }
 }
 
 /**
  * Writes one message to `fd` as a whole frame, looping over partial writes
- * and retrying EINTR. Throws FRAME_TOO_LARGE above `maxFrameSize` before
+ * and retrying EINTR. A `terminal` message needs `options.descriptors`: its
+ * descriptor goes with the first bytes, and MISSING_DESCRIPTOR is thrown
+ * without it. Throws FRAME_TOO_LARGE above `maxFrameSize` before
  * writing anything, and CHANNEL_CLOSED when a write fails, such as with EPIPE
  * after the peer closed its end. Like readMessageSync it needs a blocking fd,
  * and on O_NONBLOCK a full socket buffer throws WOULD_BLOCK. Part of the
@@ -100,23 +195,20 @@ export function writeMessageSync(fd: number, message: Message, options?: SyncCha
   checkFrameLength(frame.byteLength - FRAME_HEADER_SIZE, resolveMaxFrameSize(options));
 
   let written = 0;
+  if (message.type === 'terminal') {
+    const descriptorIo = options?.descriptors;
+    if (descriptorIo === undefined) {
+      throw new WireFormatError(
+        'MISSING_DESCRIPTOR',
+        'cannot send a terminal message without descriptor passing: pass the descriptors option',
+      );
+    }
+    // The descriptor travels with the first write, whatever its count.
+    written = retrySystemCall(fd, 'write', () => descriptorIo.send(fd, frame, 0, frame.byteLength, [message.fd]));
+  }
   while (written < frame.byteLength) {
     written += retrySystemCall(fd, 'write', () => io.write(fd, frame, written, frame.byteLength - written));
   }
-}
-
-/** Fills `target` from `fd` and returns how many bytes arrived before EOF. */
-function readFully(io: FdIo, fd: number, target: Buffer): number {
-  let filled = 0;
-
-  while (filled < target.byteLength) {
-    const count = retrySystemCall(fd, 'read', () => io.read(fd, target, filled, target.byteLength - filled));
-    if (count === 0) {
-      break;
-    }
-    filled += count;
-  }
-  return filled;
 }
 
 /** Runs one read or write, retrying EINTR and turning other failures into WireFormatErrors. */
