@@ -14,6 +14,7 @@ import {
   clearNonBlocking,
   close,
   closeFrom,
+  descriptorIo,
   dup2,
   execve,
   exitNow,
@@ -41,12 +42,24 @@ import { resolveUser, UserError, withHome } from './container-user.js';
 import { PathInRootError } from './path-in-root.js';
 import { ResolveError, resolveExecutable } from './resolve-executable.js';
 import { setUpRoot } from './rootfs.js';
+import {
+  attachStderr,
+  attachStdio,
+  bindConsole,
+  type ContainerTerminal,
+  giveTerminalTo,
+  mountDevptsOnHostRoot,
+  openTerminal,
+  takeControllingTerminal,
+} from './terminal.js';
 
 // The init is PID 1 of the container's new namespaces until it execs the
 // command. It talks to the parent (the CLI) over fd 3, a socketpair:
 //
 //   parent                         init
-//     |-- config ------------------>|  mounts, hostname, working directory,
+//     |-- config ------------------>|  mounts, hostname
+//     |<---- terminal (master fd) --|  only with a terminal (-t)
+//     |                             |  user, working directory, session,
 //     |                             |  executable resolved
 //     |<------------------- ready --|
 //     |-- start ------------------->|  fds closed, stdio cleaned, execve
@@ -99,12 +112,12 @@ export function runInit(): never {
     });
     log.debug('config received', { argc: config.argv.length, envc: config.env.length });
 
-    const { executable, env } = setUpContainer(config, log);
+    const { executable, env, terminal } = setUpContainer(config, log);
     log.debug('ready sent, waiting for start');
     waitForStart();
     log.debug('start received');
 
-    execCommand(executable, config.argv, env, log, started);
+    execCommand({ executable, argv: config.argv, env, terminal }, log, started);
   } catch (error) {
     reportAndExit(error, log);
   }
@@ -118,18 +131,29 @@ function receiveConfig(): ContainerConfig {
   return message.config;
 }
 
-// Mounts, hostname, working directory and user, then the PATH search:
-// every step that can fail before the parent sends start.
-function setUpContainer(config: ContainerConfig, log: Logger): { executable: string; env: string[] } {
+/** What execve needs once the parent sends start. */
+interface Command {
+  executable: string;
+  argv: string[];
+  env: string[];
+  /** The container's pty, whose slave becomes fds 0-2 (-t). */
+  terminal: ContainerTerminal | undefined;
+}
+
+// Mounts, hostname, terminal, working directory and user, then the PATH
+// search: every step that can fail before the parent sends start.
+function setUpContainer(config: ContainerConfig, log: Logger): Omit<Command, 'argv'> {
   const started = performance.now();
   step('mount', () => mount(null, '/', null, MS_REC | MS_PRIVATE));
   const root = config.root;
   if (root === null) {
     step('mount', () => mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC));
+    if (config.terminal) step('terminal', mountDevptsOnHostRoot);
   } else {
     step('rootfs', () => setUpRoot(root, config.mounts, config));
   }
   step('hostname', () => sethostname(config.hostname));
+  const terminal = config.terminal ? step('terminal', () => sendTerminal(root !== null, log)) : undefined;
 
   // The user is switched before chdir, so that a directory the user may not
   // enter fails here as it would for the command. The kernel clears the
@@ -139,19 +163,24 @@ function setUpContainer(config: ContainerConfig, log: Logger): { executable: str
   if (user !== null) {
     step('user', () => {
       const resolved = resolveUser(user);
+      if (terminal) giveTerminalTo(terminal, resolved.uid);
       switchUser(resolved.uid, resolved.gid, resolved.groups);
       setParentDeathSignal(SIGKILL);
       if (user.setHome) env = withHome(env, resolved.home);
     });
   }
   step('chdir', () => chdir(config.cwd));
+  // With a terminal, the command reads the pty even without -i, as with
+  // docker; the CLI then passes no input on.
   step('fds', () => {
-    if (!config.interactive) replaceStdinWithDevNull();
+    if (!config.interactive && !terminal) replaceStdinWithDevNull();
   });
   // The CLI spawns the init before it has parsed its options, so the init
-  // leaves the caller's session here unless the command keeps the terminal.
+  // is still in the caller's session and leaves it here. The pty can only
+  // become the controlling terminal of a session leader.
   step('session', () => {
-    if (!config.terminal) setsid();
+    setsid();
+    if (terminal) takeControllingTerminal(terminal);
   });
 
   const command = config.argv[0] as string;
@@ -159,7 +188,18 @@ function setUpContainer(config: ContainerConfig, log: Logger): { executable: str
   log.debug('container set up', { executable, ms: (performance.now() - started).toFixed(2) });
 
   send({ type: 'ready' });
-  return { executable, env };
+  return { executable, env, terminal };
+}
+
+// Allocates the pty in the container's devpts and sends the master to the
+// parent, which then owns the only copy.
+function sendTerminal(ownRoot: boolean, log: Logger): ContainerTerminal {
+  const terminal = openTerminal();
+  if (ownRoot) bindConsole(terminal);
+  send({ type: 'terminal', fd: terminal.master });
+  close(terminal.master);
+  log.debug('terminal sent', { path: terminal.path });
+  return terminal;
 }
 
 // Without -i the command reads /dev/null, as with docker.
@@ -179,8 +219,10 @@ function waitForStart(): void {
 // After start: only fds 0-2 and the pipe may reach the command, the pipe is
 // closed by a successful execve, and the stdio flags that Node set are
 // cleared so the command gets ordinary blocking descriptors.
-function execCommand(executable: string, argv: string[], env: string[], log: Logger, started: number): never {
+function execCommand(command: Command, log: Logger, started: number): never {
+  const { executable, argv, env, terminal } = command;
   step('fds', () => {
+    if (terminal) attachStdio(terminal);
     closeFrom(INIT_PIPE_FD + 1);
     setCloseOnExec(INIT_PIPE_FD);
     for (const fd of [0, 1, 2]) {
@@ -191,7 +233,10 @@ function execCommand(executable: string, argv: string[], env: string[], log: Log
   });
   // The init's own work: from its first line after module loading to execve.
   log.debug('execve', { executable, initMs: (performance.now() - started).toFixed(2) });
-  return step('exec', () => execve(executable, argv, env));
+  return step('exec', () => {
+    if (terminal) attachStderr();
+    return execve(executable, argv, env);
+  });
 }
 
 // Reads the next message from the parent. End of stream, also inside a
@@ -213,7 +258,7 @@ function receive(stage: InitStage): Message {
 // closed its end) means the parent died, as in receive().
 function send(message: Message): void {
   try {
-    writeMessageSync(INIT_PIPE_FD, message, { io: fdIo });
+    writeMessageSync(INIT_PIPE_FD, message, { io: fdIo, descriptors: descriptorIo });
   } catch (error) {
     if (isParentGone(error)) exitNow(PARENT_GONE_STATUS);
     throw error;

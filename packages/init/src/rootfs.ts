@@ -15,13 +15,13 @@ import {
   mknod,
   mount,
   pivotRoot,
-  readlink,
   S_IFCHR,
   symlink,
   umount2,
 } from '@m-docker/syscalls';
 
 import { makeDirectories, makeFile, PathInRootError, resolveInRoot } from './path-in-root.js';
+import { DEVPTS_OPTIONS } from './terminal.js';
 
 // The container's root, built in the init's own mount namespace (already
 // private, so nothing here reaches the host):
@@ -57,15 +57,12 @@ const DEV_LINKS = [
   ['ptmx', 'pts/ptmx'],
 ] as const;
 
-/** The tty group's id on Debian and most distributions; devpts gives new terminals this group. */
-const TTY_GID = 5;
-
 /** Bytes of mount(2) data that the kernel copies: one page on x86_64 and aarch64 with 4 KiB pages. */
 const MOUNT_DATA_MAX = 4095;
 
 /** Settings of the container besides its root that shape the root file system. */
 export interface RootOptions {
-  /** Whether the command keeps the caller's terminal, which then becomes /dev/console. */
+  /** Whether the command gets a pty, whose slave the init binds onto /dev/console after pivot_root. */
   terminal: boolean;
   /** The working directory, created if missing, as docker does. */
   cwd: string;
@@ -110,19 +107,15 @@ function mountDev(root: RootConfig, terminal: boolean): void {
   for (const [name, target] of DEV_LINKS) symlink(target, `${dev}/${name}`);
 
   const pts = directoryInRoot(root.target, '/dev/pts');
-  mount('devpts', pts, 'devpts', MS_NOSUID | MS_NOEXEC, `newinstance,ptmxmode=0666,mode=0620,gid=${TTY_GID}`);
+  mount('devpts', pts, 'devpts', MS_NOSUID | MS_NOEXEC, DEVPTS_OPTIONS);
   const shm = directoryInRoot(root.target, '/dev/shm');
   mount('shm', shm, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,size=${root.shmSize}`);
   const mqueue = directoryInRoot(root.target, '/dev/mqueue');
   mount('mqueue', mqueue, 'mqueue', MS_NOSUID | MS_NODEV | MS_NOEXEC);
 
-  // With -t the command uses the caller's terminal, which becomes its
-  // /dev/console as well.
-  const console = terminal ? findTerminal() : undefined;
-  if (console !== undefined) {
-    makeFile(root.target, `${dev}/console`);
-    mount(console, `${dev}/console`, null, MS_BIND);
-  }
+  // With -t the pty's slave becomes /dev/console too. The pty exists only
+  // after pivot_root, so this is the mount point for it.
+  if (terminal) makeFile(root.target, `${dev}/console`);
 }
 
 function mountSys(target: string): void {
@@ -187,13 +180,4 @@ function directoryInRoot(root: string, path: string): string {
   const hostPath = resolveInRoot(root, path);
   makeDirectories(root, hostPath);
   return hostPath;
-}
-
-// The terminal that fd 0, 1 or 2 refers to, as a path in the host's /dev.
-function findTerminal(): string | undefined {
-  for (const fd of [0, 1, 2]) {
-    const path = readlink(`/proc/self/fd/${fd}`);
-    if (path?.startsWith('/dev/pts/') || path?.startsWith('/dev/tty')) return path;
-  }
-  return undefined;
 }
