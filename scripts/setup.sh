@@ -10,8 +10,9 @@ PNPM_VERSION=10.34.9
 # tests; busybox-static and runc by the benchmark's reference runtime.
 # scripts/test-images needs busybox-static and zstd to build the test images.
 # tini contains /usr/bin/tini-static, which `m-docker run --init` binds into
-# containers; Debian 12 has no separate tini-static package.
-DEBIAN_PACKAGES=(procps iproute2 util-linux busybox-static runc zstd tini)
+# containers; Debian 12 has no separate tini-static package. tmux gives the
+# tests of `m-docker run -it` a real terminal.
+DEBIAN_PACKAGES=(procps iproute2 util-linux busybox-static runc zstd tini tmux)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "setup.sh: run it as root (m-docker needs root to create namespaces)" >&2

@@ -72,7 +72,7 @@ describe.skipIf(NOT_ROOT)('run environment (needs root)', () => {
 
   it('-t adds TERM', async () => {
     const result = await runCli(['run', '-t', '--hostname', 'h', '/usr/bin/env']);
-    expect(result.stdout.toString()).toContain('TERM=xterm\n');
+    expect(result.stdout.toString()).toContain('TERM=xterm\r\n');
   });
 
   it('-e sets, replaces and copies variables', async () => {

@@ -61,17 +61,30 @@ describe.skipIf(NOT_ROOT)('run options (needs root)', () => {
     [['-w/tmp', 'pwd'], '/tmp\n'],
     [['-w=/tmp', 'pwd'], '/tmp\n'],
     [['-eA=1', '-e=B=2', '/bin/sh', '-c', 'echo $A$B'], '12\n'],
-    [['-itw', '/tmp', 'pwd'], '/tmp\n'],
+    [['-iw', '/tmp', 'pwd'], '/tmp\n'],
+    [['-tw', '/tmp', 'pwd'], '/tmp\r\n'],
     [['--tty=false', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'none\n'],
-    [['--tty=true', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'xterm\n'],
+    [['--tty=true', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'xterm\r\n'],
     [['-t=false', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'none\n'],
-    [['-it=1', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'xterm\n'],
     [['--tty=False', '/bin/sh', '-c', 'echo ${TERM:-none}'], 'none\n'],
   ])('docker spelling %j is accepted', async (options, stdout) => {
     const result = await runCli(['run', ...options]);
     expect(result.stderr).toBe('');
     expect(result.stdout.toString()).toBe(stdout);
   });
+
+  // -it needs a terminal on standard input, which these runs lack, so the
+  // spelling is accepted and the run then refused, as docker refuses it.
+  it.each([[['-itw', '/tmp', 'pwd']], [['-it=1', '/bin/sh', '-c', 'echo ${TERM:-none}']]])(
+    'docker spelling %j reaches the terminal check',
+    async (options) => {
+      const result = await runCli(['run', ...options]);
+      expect(result.status).toBe(125);
+      expect(result.stderr).toBe(
+        'm-docker: the input device is not a TTY: run -it from a terminal, or drop -t to pass input through a pipe or file\n',
+      );
+    },
+  );
 
   it('value starting with a dash is a value', async () => {
     const result = await runCli(['run', '--hostname', '-x', 'true']);
@@ -121,14 +134,15 @@ describe.skipIf(NOT_ROOT)('run options (needs root)', () => {
     expect(result.stdout.toString()).toBe('');
   });
 
-  // Field 6 of /proc/PID/stat is the session id; 0 means a session outside
-  // the container's PID namespace, the CLI's.
+  // Field 6 of /proc/PID/stat is the session id; 0 would mean a session
+  // outside the container's PID namespace, the CLI's. With -t, PID 1 leads
+  // the session of the container's pty, whose line ends are \r\n.
   it.each([
-    [[], '1'],
-    [['-t'], '0'],
-  ])('run %j puts PID 1 in session %s', async (options, session) => {
+    [[], '1\n'],
+    [['-t'], '1\r\n'],
+  ])('run %j puts PID 1 in session 1', async (options, output) => {
     const result = await runCli(['run', ...options, '/bin/sh', '-c', 'cut -d" " -f6 /proc/1/stat']);
-    expect(result.stdout.toString()).toBe(`${session}\n`);
+    expect(result.stdout.toString()).toBe(output);
   });
 
   // The init starts before the options are parsed. An init that waits for

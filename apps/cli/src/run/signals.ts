@@ -6,10 +6,10 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'
 
 /**
  * Passes the signals the CLI receives on to `child`; returns a function that
- * stops it. With -t the container has a terminal of its own, so its keys
- * reach it through the pty: in raw mode (-it) Ctrl-C is a byte, not a
- * signal for the CLI, and without -i the CLI's terminal sends SIGINT to the
- * CLI alone, which passes it on, as docker's --sig-proxy does.
+ * stops it. With -t the container has a terminal of its own, and its keys
+ * reach it through the pty. In raw mode (-it) Ctrl-C is a byte, not a
+ * signal for the CLI. Without -i the CLI's terminal sends SIGINT to the CLI
+ * alone, which passes it on, as docker's --sig-proxy does.
  */
 export function forwardSignals(child: StartedProcess, log: Logger): () => void {
   const handlers = new Map<NodeJS.Signals, () => void>();

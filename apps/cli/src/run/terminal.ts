@@ -1,3 +1,4 @@
+import { write } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ReadStream } from 'node:tty';
 
@@ -6,16 +7,15 @@ import {
   cfmakeraw,
   clearNonBlocking,
   close,
+  dupCloseOnExec,
   getStatusFlags,
   getWindowSize,
+  hangUpTerminal,
   isatty,
   O_NONBLOCK,
-  SyscallError,
-  setNonBlocking,
   setWindowSize,
   tcgetattr,
   tcsetattr,
-  writeFd,
 } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
@@ -27,19 +27,21 @@ import { CliError } from '../cli-error.js';
 //   - sets the pty's window size to its own terminal's (fd 1), at once and
 //     on every SIGWINCH
 //   - copies the master's output to its fd 1
-//   - with -i, copies its fd 0 to the master, and puts its terminal in raw
-//     mode, so that keys such as Ctrl-C reach the pty as bytes and the
-//     pty's line discipline turns them into signals for the container's
+//   - with -i, copies its fd 0 to the master and puts its terminal in raw
+//     mode. Keys such as Ctrl-C then reach the pty as bytes, and the pty's
+//     line discipline turns them into signals for the container's
 //     foreground process group
 //   - restores its terminal's mode on every way out
 //
-// The master is non-blocking and written with write(2): a container that
-// reads no input must not stall the CLI, whose event loop also waits for
-// the container's exit and forwards signals. Output goes to fd 1 with
-// write(2) as well, not through process.stdout, so no O_NONBLOCK is left on
-// a descriptor that the CLI shares with its caller. Reading uses a
-// tty.ReadStream on each descriptor, the one way to wait for input without
-// blocking under both Node and Bun.
+// Reads use a tty.ReadStream on each descriptor: under Node it waits with
+// epoll, under Bun in a thread of its pool, and neither blocks the event
+// loop, which also waits for the container's exit and forwards signals.
+// Writes go through fs.write, in the thread pool, one at a time per
+// descriptor, so a container that reads no input, or a slow reader of the
+// CLI's output, does not stall the event loop. The master stays blocking,
+// since Bun's tty.ReadStream fails with EAGAIN on a non-blocking
+// descriptor. Input goes to a duplicate of the master, so that closing the
+// reading side never closes a descriptor that a write in flight still uses.
 
 /** Queued bytes above which the reading side is paused until the writer catches up. */
 const HIGH_WATER_MARK = 64 * 1024;
@@ -47,8 +49,6 @@ const HIGH_WATER_MARK = 64 * 1024;
 /** Delay before a write that got EAGAIN is tried again, in ms; doubles up to the maximum. */
 const RETRY_FIRST_MS = 1;
 const RETRY_MAX_MS = 50;
-
-const EIO = 'EIO';
 
 /**
  * Rejects -i with -t when the CLI's standard input is not a terminal, as
@@ -69,18 +69,19 @@ export function checkTerminalInput(interactive: boolean): void {
 export class TerminalRelay {
   readonly #interactive: boolean;
   readonly #log: Logger;
+  /** The master; once copying starts, the output stream owns it and closes it. */
   #master: number | undefined;
   #output: ReadStream | undefined;
-  #input: NodeJS.ReadStream | undefined;
-  #masterWriter: DescriptorWriter | undefined;
-  #stdoutWriter: DescriptorWriter | undefined;
+  #input: ReadStream | undefined;
+  #inputWriter: DescriptorWriter | undefined;
+  #outputWriter: DescriptorWriter | undefined;
   #savedMode: Uint8Array | undefined;
   /** Whether fd 0 was blocking before the input stream, which may set O_NONBLOCK on the description it shares with the caller. */
   #stdinWasBlocking = false;
   #closed = false;
   #markDrained: () => void = () => undefined;
 
-  /** Settles once the master's output has ended: the last process holding the slave is gone. */
+  /** Settles once the master's output has ended and is written out: the last process holding the slave is gone. */
   readonly drained: Promise<void>;
 
   constructor(options: { interactive: boolean; log: Logger }) {
@@ -98,7 +99,6 @@ export class TerminalRelay {
       throw new CliError("the container's init sent a second terminal");
     }
     this.#master = master;
-    setNonBlocking(master);
     this.#resize();
     this.#log.debug('terminal received', { fd: master });
   };
@@ -109,20 +109,20 @@ export class TerminalRelay {
     if (master === undefined) throw new CliError("the container's init sent no terminal although -t was given");
     const { ReadStream } = createRequire(import.meta.url)('node:tty') as typeof import('node:tty');
 
-    this.#stdoutWriter = new DescriptorWriter(1, {
+    this.#outputWriter = new DescriptorWriter(1, false, {
       onError: (error) => this.#hangUp(error),
       onDrain: () => this.#output?.resume(),
     });
     this.#output = new ReadStream(master);
     this.#output.on('data', (chunk: Buffer) => {
-      if (!this.#stdoutWriter?.write(chunk)) this.#output?.pause();
+      if (!this.#outputWriter?.write(chunk)) this.#output?.pause();
     });
     this.#output.on('error', (error: NodeJS.ErrnoException) => this.#endOutput(error));
     this.#output.on('end', () => this.#endOutput());
     this.#output.on('close', () => this.#endOutput());
 
     process.on('SIGWINCH', this.#resize);
-    if (this.#interactive) this.#startInput(master);
+    if (this.#interactive) this.#startInput(master, ReadStream);
   }
 
   /**
@@ -137,23 +137,13 @@ export class TerminalRelay {
     process.off('SIGWINCH', this.#resize);
     process.off('exit', this.#restoreMode);
 
-    this.#input?.pause();
-    this.#input?.removeAllListeners('data');
-    this.#input?.destroy();
-    if (this.#input && this.#stdinWasBlocking) clearNonBlocking(0);
-    this.#masterWriter?.close();
-    this.#stdoutWriter?.flushNow();
-    this.#stdoutWriter?.close();
-    if (this.#output) {
-      // The stream owns the master and closes it.
-      this.#output.destroy();
-    } else if (this.#master !== undefined) {
-      close(this.#master);
-    }
+    this.#stopInput();
+    this.#outputWriter?.close();
+    this.#closeMaster();
     this.#markDrained();
   }
 
-  #startInput(master: number): void {
+  #startInput(master: number, ReadStreamClass: typeof ReadStream): void {
     if (isatty(0)) {
       this.#savedMode = tcgetattr(0);
       // The exit handler covers a process.exit() from anywhere before close().
@@ -161,17 +151,45 @@ export class TerminalRelay {
       tcsetattr(0, cfmakeraw(this.#savedMode));
     }
 
-    const { ReadStream } = createRequire(import.meta.url)('node:tty') as typeof import('node:tty');
     this.#stdinWasBlocking = (getStatusFlags(0) & O_NONBLOCK) === 0;
-    this.#masterWriter = new DescriptorWriter(master, {
+    this.#inputWriter = new DescriptorWriter(dupCloseOnExec(master), true, {
       onError: (error) => this.#log.debug('terminal input stopped', { error: error.message }),
       onDrain: () => this.#input?.resume(),
     });
-    this.#input = new ReadStream(0);
+    this.#input = new ReadStreamClass(0);
     this.#input.on('data', (chunk: Buffer) => {
-      if (!this.#masterWriter?.write(chunk)) this.#input?.pause();
+      if (!this.#inputWriter?.write(chunk)) this.#input?.pause();
     });
-    this.#input.on('error', (error) => this.#log.debug('terminal input stopped', { error: error.message }));
+    // The CLI's terminal is gone (EIO, or end of file after a hangup): the
+    // container's terminal is hung up too, as its own window closing would.
+    this.#input.on('error', (error) => this.#hangUp(error));
+    this.#input.on('end', () => this.#hangUp(new Error('end of standard input')));
+  }
+
+  #stopInput(): void {
+    const input = this.#input;
+    this.#input = undefined;
+    this.#inputWriter?.close();
+    if (input === undefined) return;
+    input.pause();
+    input.removeAllListeners('data');
+    input.destroy();
+    try {
+      if (this.#stdinWasBlocking) clearNonBlocking(0);
+    } catch (error) {
+      this.#log.debug('cannot clear O_NONBLOCK on standard input', { error: (error as Error).message });
+    }
+  }
+
+  // The output stream owns the master once it exists and closes it when
+  // destroyed; before that the master is closed here.
+  #closeMaster(): void {
+    const output = this.#output;
+    const master = this.#master;
+    this.#output = undefined;
+    this.#master = undefined;
+    if (output !== undefined) output.destroy();
+    else if (master !== undefined) close(master);
   }
 
   readonly #restoreMode = (): void => {
@@ -199,98 +217,138 @@ export class TerminalRelay {
   };
 
   // EIO on the master means every descriptor of the slave is closed: the
-  // container's processes are gone. Any other end counts the same.
+  // container's processes are gone. Any other end counts the same. The
+  // output is drained once its last chunk is written.
   #endOutput(error?: NodeJS.ErrnoException): void {
-    if (error !== undefined && error.code !== EIO) this.#log.debug('terminal output ended', { error: error.message });
-    this.#stdoutWriter?.flushNow();
-    this.#markDrained();
+    if (error !== undefined && error.code !== 'EIO') this.#log.debug('terminal output ended', { error: error.message });
+    const writer = this.#outputWriter;
+    if (writer === undefined) this.#markDrained();
+    else void writer.idle().then(this.#markDrained);
   }
 
-  // The CLI's output is gone (EPIPE): closing the master hangs the pty up,
-  // as closing a terminal window does. The kernel sends SIGHUP to the
-  // container's session, and its writes to the terminal fail with EIO.
+  // The CLI's output or input is gone (EPIPE, EIO): the pty is hung up, as
+  // closing a terminal window does. The kernel sends SIGHUP to the
+  // container's session, and its reads of the terminal return end of file.
+  // Closing the master alone is not enough under Bun: its tty.ReadStream
+  // waits in a read(2) in another thread, which keeps the master open.
   #hangUp(error: Error): void {
-    this.#log.debug('standard output closed, hanging up the terminal', { error: error.message });
-    this.#masterWriter?.close();
-    this.#output?.destroy();
-    this.#output = undefined;
-    this.#master = undefined;
+    if (this.#closed) return;
+    this.#log.debug('the CLI lost its terminal, hanging up the container terminal', { error: error.message });
+    if (this.#master !== undefined) {
+      try {
+        hangUpTerminal(this.#master);
+      } catch (hangUpError) {
+        this.#log.debug('cannot hang up the container terminal', { error: (hangUpError as Error).message });
+      }
+    }
+    this.#stopInput();
+    this.#closeMaster();
     this.#markDrained();
   }
 }
 
 /**
- * Writes chunks to a descriptor in order with write(2). A chunk goes out at
- * once when the descriptor takes it; on EAGAIN (a non-blocking descriptor
- * whose reader is behind) the rest waits and is retried on a timer, because
- * neither runtime can wait for a raw descriptor to become writable.
+ * Writes chunks to a descriptor in order, one fs.write at a time in the
+ * thread pool, so that a reader that is behind does not block the event
+ * loop.
+ * On EAGAIN (a non-blocking descriptor whose reader is behind) the chunk is
+ * tried again on a timer, because neither runtime can wait for a raw
+ * descriptor to become writable.
  */
 class DescriptorWriter {
   readonly #fd: number;
+  readonly #ownsFd: boolean;
   readonly #onError: (error: Error) => void;
   readonly #onDrain: () => void;
   readonly #queue: Buffer[] = [];
+  readonly #idleWaiters: Array<() => void> = [];
   #queued = 0;
+  #writing = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #delay = RETRY_FIRST_MS;
-  #failed = false;
+  #closed = false;
 
-  constructor(fd: number, callbacks: { onError: (error: Error) => void; onDrain: () => void }) {
+  /** With `ownsFd`, the writer closes `fd` in close(), once no write uses it any more. */
+  constructor(fd: number, ownsFd: boolean, callbacks: { onError: (error: Error) => void; onDrain: () => void }) {
     this.#fd = fd;
+    this.#ownsFd = ownsFd;
     this.#onError = callbacks.onError;
     this.#onDrain = callbacks.onDrain;
   }
 
-  /** Queues `chunk` and writes what it can; returns false once the queue is above the high-water mark. */
+  /** Queues `chunk`; returns false once the queue is above the high-water mark. */
   write(chunk: Buffer): boolean {
-    if (this.#failed) return true;
+    if (this.#closed) return true;
     this.#queue.push(chunk);
     this.#queued += chunk.byteLength;
-    if (this.#timer === undefined) this.#flush();
+    this.#writeNext();
     return this.#queued < HIGH_WATER_MARK;
   }
 
-  /** Writes what is queued, giving up at the first EAGAIN; for the last output before exit. */
-  flushNow(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#flush(false);
+  /** Settles when everything queued is written, or the writer failed or closed. */
+  idle(): Promise<void> {
+    if (this.#queue.length === 0 || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
+  /** Drops what is queued and closes an owned descriptor once the write in flight, if any, returns. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#queue.length = 0;
     this.#queued = 0;
-    this.#failed = true;
+    this.#settleIdle();
+    if (!this.#writing) this.#closeFd();
   }
 
-  #flush(retry = true): void {
-    this.#timer = undefined;
-    while (this.#queue.length > 0 && !this.#failed) {
-      const chunk = this.#queue[0] as Buffer;
-      let count: number;
-      try {
-        count = writeFd(this.#fd, chunk);
-      } catch (error) {
-        if (SyscallError.isInstance(error) && error.code === 'EAGAIN') {
-          if (retry) this.#retryLater();
-          return;
-        }
-        this.close();
-        this.#onError(error as Error);
+  #writeNext(): void {
+    if (this.#writing || this.#timer !== undefined || this.#closed) return;
+    const chunk = this.#queue[0];
+    if (chunk === undefined) {
+      this.#onDrain();
+      this.#settleIdle();
+      return;
+    }
+
+    this.#writing = true;
+    write(this.#fd, chunk, 0, chunk.byteLength, null, (error, count) => {
+      this.#writing = false;
+      if (this.#closed) {
+        this.#closeFd();
         return;
       }
+      if (error) {
+        this.#handleError(error);
+        return;
+      }
+      this.#delay = RETRY_FIRST_MS;
       this.#queued -= count;
       if (count === chunk.byteLength) this.#queue.shift();
       else this.#queue[0] = chunk.subarray(count);
-    }
-    this.#delay = RETRY_FIRST_MS;
-    if (!this.#failed) this.#onDrain();
+      this.#writeNext();
+    });
   }
 
-  #retryLater(): void {
-    this.#timer = setTimeout(() => this.#flush(), this.#delay);
-    this.#delay = Math.min(this.#delay * 2, RETRY_MAX_MS);
+  #handleError(error: NodeJS.ErrnoException): void {
+    if (error.code === 'EAGAIN') {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#writeNext();
+      }, this.#delay);
+      this.#delay = Math.min(this.#delay * 2, RETRY_MAX_MS);
+      return;
+    }
+    this.close();
+    this.#onError(error);
+  }
+
+  #settleIdle(): void {
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+
+  #closeFd(): void {
+    if (this.#ownsFd) close(this.#fd);
   }
 }
