@@ -1,6 +1,4 @@
-import { write } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { ReadStream } from 'node:tty';
+import { read, write } from 'node:fs';
 
 import type { Logger } from '@m-docker/log';
 import {
@@ -33,22 +31,26 @@ import { CliError } from '../cli-error.js';
 //     foreground process group
 //   - restores its terminal's mode on every way out
 //
-// Reads use a tty.ReadStream on each descriptor: under Node it waits with
-// epoll, under Bun in a thread of its pool, and neither blocks the event
-// loop, which also waits for the container's exit and forwards signals.
-// Writes go through fs.write, in the thread pool, one at a time per
-// descriptor, so a container that reads no input, or a slow reader of the
-// CLI's output, does not stall the event loop. The master stays blocking,
-// since Bun's tty.ReadStream fails with EAGAIN on a non-blocking
-// descriptor. Input goes to a duplicate of the master, so that closing the
-// reading side never closes a descriptor that a write in flight still uses.
+// The master stays blocking and is read with fs.read and written with
+// fs.write, one call at a time each, in the thread pool. A container that
+// reads no input, or a quiet one, then occupies a thread of the pool and
+// does not stall the event loop, which also waits for the container's exit
+// and forwards signals. A read returns EIO only once the pty contains no more
+// output. A tty.ReadStream would lose the end of the output: libuv (Node
+// 20) takes POLLHUP after a short read as end of file, but a pty hands out
+// at most one line-discipline buffer (4095 bytes) per read, so data may
+// still be there. fd 0 and fd 1 are the runtime's process.stdin and
+// process.stdout, which wait without a thread of the pool: Bun 1.4.5 ran
+// only two fs calls at a time on a machine with two CPUs, so a third
+// blocked thread would stall the relay there. Input goes to a
+// duplicate of the master, and each side closes its descriptor only once
+// no call of its own still uses it.
 
 /** Queued bytes above which the reading side is paused until the writer catches up. */
 const HIGH_WATER_MARK = 64 * 1024;
 
-/** Delay before a write that got EAGAIN is tried again, in ms; doubles up to the maximum. */
-const RETRY_FIRST_MS = 1;
-const RETRY_MAX_MS = 50;
+/** Bytes that one read of the master requests; a pty returns at most its line discipline's buffer, 4095 bytes. */
+const READ_SIZE = 16 * 1024;
 
 /**
  * Rejects -i with -t when the CLI's standard input is not a terminal, as
@@ -69,15 +71,15 @@ export function checkTerminalInput(interactive: boolean): void {
 export class TerminalRelay {
   readonly #interactive: boolean;
   readonly #log: Logger;
-  /** The master; once copying starts, the output stream owns it and closes it. */
+  /** The master; once copying starts, the output reader owns it and closes it. */
   #master: number | undefined;
-  #output: ReadStream | undefined;
-  #input: ReadStream | undefined;
+  #output: DescriptorReader | undefined;
   #inputWriter: DescriptorWriter | undefined;
-  #outputWriter: DescriptorWriter | undefined;
+  #readingInput = false;
+  #writingOutput = false;
   #savedMode: Uint8Array | undefined;
-  /** Whether fd 0 was blocking before the input stream, which may set O_NONBLOCK on the description it shares with the caller. */
-  #stdinWasBlocking = false;
+  /** fd 0 and fd 1 that were blocking before their streams, which may set O_NONBLOCK on descriptions shared with the caller. */
+  readonly #blockingStdio: number[] = [];
   #closed = false;
   #markDrained: () => void = () => undefined;
 
@@ -107,22 +109,18 @@ export class TerminalRelay {
   start(): void {
     const master = this.#master;
     if (master === undefined) throw new CliError("the container's init sent no terminal although -t was given");
-    const { ReadStream } = createRequire(import.meta.url)('node:tty') as typeof import('node:tty');
 
-    this.#outputWriter = new DescriptorWriter(1, false, {
-      onError: (error) => this.#hangUp(error),
-      onDrain: () => this.#output?.resume(),
+    this.#rememberBlocking(1);
+    this.#writingOutput = true;
+    process.stdout.on('error', this.#outputFailed);
+    process.stdout.on('drain', this.#resumeOutput);
+    this.#output = new DescriptorReader(master, {
+      onData: (chunk) => process.stdout.write(chunk),
+      onEnd: (error) => this.#endOutput(error),
     });
-    this.#output = new ReadStream(master);
-    this.#output.on('data', (chunk: Buffer) => {
-      if (!this.#outputWriter?.write(chunk)) this.#output?.pause();
-    });
-    this.#output.on('error', (error: NodeJS.ErrnoException) => this.#endOutput(error));
-    this.#output.on('end', () => this.#endOutput());
-    this.#output.on('close', () => this.#endOutput());
 
     process.on('SIGWINCH', this.#resize);
-    if (this.#interactive) this.#startInput(master, ReadStream);
+    if (this.#interactive) this.#startInput(master);
   }
 
   /**
@@ -138,12 +136,13 @@ export class TerminalRelay {
     process.off('exit', this.#restoreMode);
 
     this.#stopInput();
-    this.#outputWriter?.close();
+    this.#stopOutput();
     this.#closeMaster();
+    this.#restoreBlocking();
     this.#markDrained();
   }
 
-  #startInput(master: number, ReadStreamClass: typeof ReadStream): void {
+  #startInput(master: number): void {
     if (isatty(0)) {
       this.#savedMode = tcgetattr(0);
       // The exit handler covers a process.exit() from anywhere before close().
@@ -151,45 +150,72 @@ export class TerminalRelay {
       tcsetattr(0, cfmakeraw(this.#savedMode));
     }
 
-    this.#stdinWasBlocking = (getStatusFlags(0) & O_NONBLOCK) === 0;
-    this.#inputWriter = new DescriptorWriter(dupCloseOnExec(master), true, {
+    this.#rememberBlocking(0);
+    this.#inputWriter = new DescriptorWriter(dupCloseOnExec(master), {
       onError: (error) => this.#log.debug('terminal input stopped', { error: error.message }),
-      onDrain: () => this.#input?.resume(),
+      onDrain: () => process.stdin.resume(),
     });
-    this.#input = new ReadStreamClass(0);
-    this.#input.on('data', (chunk: Buffer) => {
-      if (!this.#inputWriter?.write(chunk)) this.#input?.pause();
-    });
+    this.#readingInput = true;
+    process.stdin.on('data', this.#passInput);
     // The CLI's terminal is gone (EIO, or end of file after a hangup): the
     // container's terminal is hung up too, as its own window closing would.
-    this.#input.on('error', (error) => this.#hangUp(error));
-    this.#input.on('end', () => this.#hangUp(new Error('end of standard input')));
+    process.stdin.on('error', this.#inputFailed);
+    process.stdin.on('end', this.#inputEnded);
+    process.stdin.resume();
   }
+
+  readonly #passInput = (chunk: Buffer): void => {
+    if (!this.#inputWriter?.write(chunk)) process.stdin.pause();
+  };
+
+  readonly #inputFailed = (error: Error): void => this.#hangUp(error);
+
+  readonly #inputEnded = (): void => this.#hangUp(new Error('end of standard input'));
+
+  readonly #outputFailed = (error: Error): void => this.#hangUp(error);
+
+  readonly #resumeOutput = (): void => this.#output?.resume();
 
   #stopInput(): void {
-    const input = this.#input;
-    this.#input = undefined;
     this.#inputWriter?.close();
-    if (input === undefined) return;
-    input.pause();
-    input.removeAllListeners('data');
-    input.destroy();
-    try {
-      if (this.#stdinWasBlocking) clearNonBlocking(0);
-    } catch (error) {
-      this.#log.debug('cannot clear O_NONBLOCK on standard input', { error: (error as Error).message });
-    }
+    if (!this.#readingInput) return;
+    this.#readingInput = false;
+    process.stdin.off('data', this.#passInput);
+    process.stdin.off('error', this.#inputFailed);
+    process.stdin.off('end', this.#inputEnded);
+    process.stdin.pause();
   }
 
-  // The output stream owns the master once it exists and closes it when
-  // destroyed; before that the master is closed here.
+  #stopOutput(): void {
+    if (!this.#writingOutput) return;
+    this.#writingOutput = false;
+    process.stdout.off('error', this.#outputFailed);
+    process.stdout.off('drain', this.#resumeOutput);
+  }
+
+  // The output reader owns the master once it exists and closes it when no
+  // read is in flight; before that the master is closed here.
   #closeMaster(): void {
     const output = this.#output;
     const master = this.#master;
     this.#output = undefined;
     this.#master = undefined;
-    if (output !== undefined) output.destroy();
+    if (output !== undefined) output.close();
     else if (master !== undefined) close(master);
+  }
+
+  #rememberBlocking(fd: number): void {
+    if ((getStatusFlags(fd) & O_NONBLOCK) === 0) this.#blockingStdio.push(fd);
+  }
+
+  #restoreBlocking(): void {
+    for (const fd of this.#blockingStdio.splice(0)) {
+      try {
+        clearNonBlocking(fd);
+      } catch (error) {
+        this.#log.debug('cannot clear O_NONBLOCK', { fd, error: (error as Error).message });
+      }
+    }
   }
 
   readonly #restoreMode = (): void => {
@@ -216,21 +242,25 @@ export class TerminalRelay {
     }
   };
 
-  // EIO on the master means every descriptor of the slave is closed: the
-  // container's processes are gone. Any other end counts the same. The
-  // output is drained once its last chunk is written.
+  // EIO on the master means every descriptor of the slave is closed and the
+  // pty contains no more output: the container's processes are gone. End of
+  // file follows a hangup. Any other end counts the same. The output is
+  // drained once fd 1 has taken its last chunk.
   #endOutput(error?: NodeJS.ErrnoException): void {
     if (error !== undefined && error.code !== 'EIO') this.#log.debug('terminal output ended', { error: error.message });
-    const writer = this.#outputWriter;
-    if (writer === undefined) this.#markDrained();
-    else void writer.idle().then(this.#markDrained);
+    if (!this.#writingOutput) {
+      this.#markDrained();
+      return;
+    }
+    process.stdout.write('', () => this.#markDrained());
   }
 
   // The CLI's output or input is gone (EPIPE, EIO): the pty is hung up, as
   // closing a terminal window does. The kernel sends SIGHUP to the
   // container's session, and its reads of the terminal return end of file.
-  // Closing the master alone is not enough under Bun: its tty.ReadStream
-  // waits in a read(2) in another thread, which keeps the master open.
+  // Closing the master alone is not enough: the output reader waits in a
+  // read(2) in the thread pool, which keeps the master open until it
+  // returns, and the hangup makes it return.
   #hangUp(error: Error): void {
     if (this.#closed) return;
     this.#log.debug('the CLI lost its terminal, hanging up the container terminal', { error: error.message });
@@ -242,36 +272,88 @@ export class TerminalRelay {
       }
     }
     this.#stopInput();
+    this.#stopOutput();
     this.#closeMaster();
     this.#markDrained();
   }
 }
 
 /**
- * Writes chunks to a descriptor in order, one fs.write at a time in the
- * thread pool, so that a reader that is behind does not block the event
- * loop.
- * On EAGAIN (a non-blocking descriptor whose reader is behind) the chunk is
- * tried again on a timer, because neither runtime can wait for a raw
- * descriptor to become writable.
+ * Reads a blocking descriptor with one fs.read at a time in the thread pool
+ * and hands each chunk to `onData`, which returns false to pause until
+ * `resume()`. A read that returns 0 or fails (EIO on a pty master whose
+ * slave is closed) ends it with `onEnd`. It owns the descriptor and closes
+ * it in close(), once no read uses it any more: a read in flight keeps
+ * using the number, which a new file could otherwise get in the meantime.
+ */
+class DescriptorReader {
+  readonly #fd: number;
+  readonly #onData: (chunk: Buffer) => boolean;
+  readonly #onEnd: (error?: NodeJS.ErrnoException) => void;
+  #reading = false;
+  #paused = false;
+  #ended = false;
+  #closed = false;
+
+  constructor(fd: number, callbacks: { onData: (chunk: Buffer) => boolean; onEnd: (error?: NodeJS.ErrnoException) => void }) {
+    this.#fd = fd;
+    this.#onData = callbacks.onData;
+    this.#onEnd = callbacks.onEnd;
+    this.#readNext();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#readNext();
+  }
+
+  /** Stops reading and closes the descriptor once the read in flight, if any, returns. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#reading) close(this.#fd);
+  }
+
+  #readNext(): void {
+    if (this.#reading || this.#paused || this.#ended || this.#closed) return;
+
+    this.#reading = true;
+    const buffer = Buffer.allocUnsafe(READ_SIZE);
+    read(this.#fd, buffer, 0, READ_SIZE, null, (error, count) => {
+      this.#reading = false;
+      if (this.#closed) {
+        close(this.#fd);
+        return;
+      }
+      if (error || count === 0) {
+        this.#ended = true;
+        this.#onEnd(error ?? undefined);
+        return;
+      }
+      if (!this.#onData(buffer.subarray(0, count))) this.#paused = true;
+      this.#readNext();
+    });
+  }
+}
+
+/**
+ * Writes chunks to a blocking descriptor in order, one fs.write at a time
+ * in the thread pool, so that a reader that is behind blocks a thread of the
+ * pool and not the event loop. It owns the descriptor and closes it in
+ * close(), once no write uses it any more.
  */
 class DescriptorWriter {
   readonly #fd: number;
-  readonly #ownsFd: boolean;
   readonly #onError: (error: Error) => void;
   readonly #onDrain: () => void;
   readonly #queue: Buffer[] = [];
-  readonly #idleWaiters: Array<() => void> = [];
   #queued = 0;
   #writing = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #delay = RETRY_FIRST_MS;
   #closed = false;
 
-  /** With `ownsFd`, the writer closes `fd` in close(), once no write uses it any more. */
-  constructor(fd: number, ownsFd: boolean, callbacks: { onError: (error: Error) => void; onDrain: () => void }) {
+  constructor(fd: number, callbacks: { onError: (error: Error) => void; onDrain: () => void }) {
     this.#fd = fd;
-    this.#ownsFd = ownsFd;
     this.#onError = callbacks.onError;
     this.#onDrain = callbacks.onDrain;
   }
@@ -285,30 +367,20 @@ class DescriptorWriter {
     return this.#queued < HIGH_WATER_MARK;
   }
 
-  /** Settles when everything queued is written, or the writer failed or closed. */
-  idle(): Promise<void> {
-    if (this.#queue.length === 0 || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
-  }
-
-  /** Drops what is queued and closes an owned descriptor once the write in flight, if any, returns. */
+  /** Drops what is queued and closes the descriptor once the write in flight, if any, returns. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
     this.#queue.length = 0;
     this.#queued = 0;
-    this.#settleIdle();
-    if (!this.#writing) this.#closeFd();
+    if (!this.#writing) close(this.#fd);
   }
 
   #writeNext(): void {
-    if (this.#writing || this.#timer !== undefined || this.#closed) return;
+    if (this.#writing || this.#closed) return;
     const chunk = this.#queue[0];
     if (chunk === undefined) {
       this.#onDrain();
-      this.#settleIdle();
       return;
     }
 
@@ -316,39 +388,18 @@ class DescriptorWriter {
     write(this.#fd, chunk, 0, chunk.byteLength, null, (error, count) => {
       this.#writing = false;
       if (this.#closed) {
-        this.#closeFd();
+        close(this.#fd);
         return;
       }
       if (error) {
-        this.#handleError(error);
+        this.close();
+        this.#onError(error);
         return;
       }
-      this.#delay = RETRY_FIRST_MS;
       this.#queued -= count;
       if (count === chunk.byteLength) this.#queue.shift();
       else this.#queue[0] = chunk.subarray(count);
       this.#writeNext();
     });
-  }
-
-  #handleError(error: NodeJS.ErrnoException): void {
-    if (error.code === 'EAGAIN') {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#writeNext();
-      }, this.#delay);
-      this.#delay = Math.min(this.#delay * 2, RETRY_MAX_MS);
-      return;
-    }
-    this.close();
-    this.#onError(error);
-  }
-
-  #settleIdle(): void {
-    for (const resolve of this.#idleWaiters.splice(0)) resolve();
-  }
-
-  #closeFd(): void {
-    if (this.#ownsFd) close(this.#fd);
   }
 }
