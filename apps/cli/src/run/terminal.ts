@@ -151,6 +151,9 @@ export class TerminalRelay {
     }
 
     this.#rememberBlocking(0);
+    // NOTE: a container that never reads its input keeps one write blocked
+    // in the pool once the pty's input buffer is full; with the master's
+    // read, that fills Bun's two threads on a two-CPU machine.
     this.#inputWriter = new DescriptorWriter(dupCloseOnExec(master), {
       onError: (error) => this.#log.debug('terminal input stopped', { error: error.message }),
       onDrain: () => process.stdin.resume(),
