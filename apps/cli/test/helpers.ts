@@ -14,6 +14,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 /** The `m-docker` command as users start it; turbo builds dist/ before the tests run. */
 export const CLI = fileURLToPath(new URL('../bin/m-docker', import.meta.url));
@@ -52,13 +53,16 @@ const started = new Set<ChildProcess>();
 let testStore: string | undefined;
 
 function defaultStore(): string {
-  if (testStore === undefined) {
-    const store = mkdtempSync(join(tmpdir(), 'm-docker-test-store-'));
-    process.once('exit', () => rmSync(store, { recursive: true, force: true }));
-    testStore = store;
-  }
+  testStore ??= mkdtempSync(join(tmpdir(), 'm-docker-test-store-'));
   return testStore;
 }
+
+// Registered when a test file imports this module, so it runs after that
+// file's tests; vitest's workers may end without a process 'exit' event.
+afterAll(() => {
+  if (testStore !== undefined) rmSync(testStore, { recursive: true, force: true });
+  testStore = undefined;
+});
 
 // The suite runs once with each runtime forced (see package.json), so the
 // runtime variables reach the CLI, and so does the run's own TMPDIR, where
