@@ -18,7 +18,7 @@ import { joinContainerCgroups } from './container-cgroup-join.js';
 // gets the environment of PID 1, then -e; its working directory is -w or
 // PID 1's; its user is -u or PID 1's.
 
-/** What `exec` was asked to run. */
+/** The command and settings of one `exec` request. */
 export interface ExecRequest {
   reference: string;
   argv: string[];
@@ -56,9 +56,9 @@ interface ExecSettings {
   gid: number;
 }
 
-// The pidfd refers to the process that had the pid when it was opened; the
-// start time read after the open proves that this is the container's PID 1
-// and not a later process that got the same pid.
+// The pidfd refers to the process that had the pid when it was opened. The
+// start time read after the open proves that this process is the
+// container's PID 1, not a later process that got the same pid.
 function openPinned(pid: number, startTime: string, reference: string): number {
   let pidfd: number;
   try {

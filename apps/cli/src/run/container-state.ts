@@ -11,7 +11,7 @@ import type { RunRequest } from './container-config.js';
 // alone). The record is what `ps`, `stop`, `kill`, `wait`, `inspect` and
 // `rm` read. Its owner is this CLI, which writes the exit into it.
 
-/** The identity parts of a record that a run knows before its root is prepared. */
+/** The parts of a record that a run has before its root is prepared. */
 export interface ContainerIdentity {
   name: string;
   init: ProcessIdentity | undefined;

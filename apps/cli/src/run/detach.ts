@@ -19,13 +19,13 @@ import { CliError } from '../cli-error.js';
 // If the monitor dies, its end of fd 3 closes and the CLI fails instead of
 // waiting; the container dies with it through its parent-death signal.
 
-/** The variable that tells an `m-docker run -d` process that it is the monitor, and which fd leads to the CLI. */
+/** The variable that marks an `m-docker run -d` process as the monitor; its value is the fd that leads to the CLI. */
 export const MONITOR_VARIABLE = 'M_DOCKER_MONITOR_FD';
 
 /** Bytes of the monitor's report that the CLI reads at most. */
 const REPORT_MAX = 64 * 1024;
 
-/** What a monitor's runContainer does differently. */
+/** The hooks through which a monitor's runContainer differs from a foreground run. */
 export interface MonitorHooks {
   /** The init's fds 0, 1 and 2: /dev/null and the log sockets. */
   stdio: readonly [StdioEntry, StdioEntry, StdioEntry];
@@ -66,7 +66,7 @@ export async function runDetached(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** The monitor's side: the log sockets, the report to the CLI, and the copy of COMMAND's output into the log. */
+/** Creates the monitor's side: the log sockets, the report to the CLI, and the copy of COMMAND's output into the log. */
 export function startMonitor(reportFd: number, root: string): MonitorHooks & { fail(error: CliError): void; drained: Promise<void> } {
   const [stdoutRead, stdoutWrite] = socketpair();
   const [stderrRead, stderrWrite] = socketpair();
@@ -79,7 +79,7 @@ export function startMonitor(reportFd: number, root: string): MonitorHooks & { f
     try {
       writeFd(reportFd, Buffer.from(`${JSON.stringify(line)}\n`));
     } catch {
-      // The CLI is gone; nobody waits for the report.
+      // The CLI is gone, so no process waits for the report.
     }
     close(reportFd);
   };
