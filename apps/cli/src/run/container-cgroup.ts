@@ -4,6 +4,7 @@ import { CgroupError, type ContainerCgroup, createCgroup, removeStaleCgroups } f
 import type { Logger } from '@m-docker/log';
 
 import { CliError } from '../cli-error.js';
+import { readStartTime } from '../store/process-identity.js';
 import { logWarmUpOutcome, type MigrationWarmUpStart, startMigrationWarmUp } from './container-cgroup-warm-up.js';
 import type { CgroupRequest } from './resource-options.js';
 import type { Timeline } from './timeline.js';
@@ -77,7 +78,7 @@ class RunningCgroup implements RunCgroup {
 
   create(): void {
     const started = performance.now();
-    const name = `${this.id}-${process.pid}-${startTime('self')}`;
+    const name = `${this.id}-${process.pid}-${readStartTime('self')}`;
     try {
       this.#cgroup = createCgroup({ id: name, parent: this.request.parent, limits: this.request.limits });
     } catch (error) {
@@ -162,24 +163,10 @@ export function isCliAlive(name: string): boolean {
   const match = NAME_PATTERN.exec(name);
   if (!match) return true;
   const [, pid, ticks] = match as unknown as [string, string, string];
-  return startTime(Number(pid)) === ticks;
+  return readStartTime(Number(pid)) === ticks;
 }
 
 /** Returns field 22 of /proc/<pid>/stat, the process's start time in clock ticks since boot, or undefined when there is no such process. */
-function startTime(pid: number | 'self'): string | undefined {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // Field 2, the command name, is in parentheses and may contain spaces and
-  // parentheses itself, so the fields are counted from the last ')'. The
-  // field after it is field 3, the state: a zombie (Z, X) has exited.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-  return fields[19];
-}
 
 function cliError(failedStep: string, error: unknown): CliError {
   if (CgroupError.isInstance(error) && error.code === 'INVALID_VALUE') {

@@ -46,7 +46,7 @@ export interface RunRequest {
   cgroup: CgroupRequest;
 }
 
-/** What the container's root file system adds to the config: nothing on the host's root. */
+/** The parts of the config that the container's root file system sets; on the host's root they are the defaults. */
 export interface RootSettings {
   argv: string[];
   /** Variables from the image, applied before --env-file and -e. */
@@ -98,13 +98,10 @@ export function validateRequest(request: RunRequest, hostname: string): void {
   }
 }
 
-/** The settings of a run on the host's root file system. */
+/** Returns the settings of a run on the host's root file system. */
 export function hostRootSettings(request: RunRequest): RootSettings {
   let argv = [request.command as string, ...request.args];
-  // runContainer builds these settings for every run. With --image or
-  // --rootfs, prepareRoot replaces them and binds a static tini instead.
-  const onHostRoot = request.image === undefined && request.rootfs === undefined;
-  if (request.init && onHostRoot) argv = withInit(findTini(process.env, false), argv);
+  if (request.init) argv = withInit(findTini(process.env, false), argv);
   return {
     argv,
     imageEnv: [],

@@ -4,6 +4,7 @@ import type { StdioEntry } from '@m-docker/runtime';
 import { close, readFd, socketpair, writeFd } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
+import { MONITOR_VARIABLE } from './early-init.js';
 
 // `run -d`: the CLI starts a copy of itself, the monitor, in a session of
 // its own, and returns once the monitor reports that COMMAND runs. The
@@ -19,8 +20,6 @@ import { CliError } from '../cli-error.js';
 // If the monitor dies, its end of fd 3 closes and the CLI fails instead of
 // waiting; the container dies with it through its parent-death signal.
 
-/** The variable that marks an `m-docker run -d` process as the monitor; its value is the fd that leads to the CLI. */
-export const MONITOR_VARIABLE = 'M_DOCKER_MONITOR_FD';
 
 /** Bytes of the monitor's report that the CLI reads at most. */
 const REPORT_MAX = 64 * 1024;

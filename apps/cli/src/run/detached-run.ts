@@ -2,13 +2,14 @@ import type { Logger } from '@m-docker/log';
 
 import { CliError } from '../cli-error.js';
 import type { RunRequest } from './container-config.js';
-import { MONITOR_VARIABLE, runDetached, startMonitor } from './detach.js';
+import { runDetached, startMonitor } from './detach.js';
+import { MONITOR_VARIABLE } from './early-init.js';
 import { runContainer } from './run-container.js';
 
 /**
- * Runs `run -d`: in the CLI, starts the monitor and prints the container's
- * id; in the monitor (MONITOR_VARIABLE set), runs the container to its end
- * with its output going to the log file.
+ * Runs `run -d`. In the CLI it starts the monitor and prints the
+ * container's id. In the monitor (MONITOR_VARIABLE set) it runs the
+ * container to its end, with the output going to the log file.
  */
 export async function runDetachedRequest(argv: readonly string[], request: RunRequest, log: Logger, started: number): Promise<number> {
   if (request.interactive || request.tty) {

@@ -9,6 +9,9 @@ import { Timeline } from './timeline.js';
 // runtime start-up overlaps the CLI's. The init does not depend on the
 // options: -i and -t reach it in the config, and it applies them itself.
 
+/** The variable that marks an `m-docker run -d` process as the monitor; its value is the fd that leads to the CLI. */
+export const MONITOR_VARIABLE = 'M_DOCKER_MONITOR_FD';
+
 /** The init spawned at the CLI's start, or the error spawning it gave, with the timeline of the run. */
 export interface EarlyInit {
   timeline: Timeline;
@@ -43,7 +46,7 @@ export function isRunCommand(argv: readonly string[]): boolean {
 export function startInitEarly(argv: readonly string[]): EarlyInit | undefined {
   // A detached container's monitor spawns its init itself, with the log
   // sockets as its stdout and stderr.
-  if (!isRunCommand(argv) || process.getuid?.() !== 0 || process.env.M_DOCKER_MONITOR_FD !== undefined) return undefined;
+  if (!isRunCommand(argv) || process.getuid?.() !== 0 || process.env[MONITOR_VARIABLE] !== undefined) return undefined;
 
   const timeline = new Timeline();
   let init: InitProcess;

@@ -16,7 +16,7 @@ export type VolumeSpec =
   | { kind: 'anonymous'; destination: string; readonly: boolean };
 
 /** docker's rule for volume names. */
-const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+export const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 /** Options of -v that change nothing here: SELinux labels (z, Z) and nocopy. Accepted so that docker command lines work. */
 const IGNORED_VOLUME_OPTIONS = new Set(['z', 'Z', 'nocopy']);
@@ -31,7 +31,7 @@ const TMPFS_DATA_OPTIONS: Record<string, RegExp> = {
   nr_blocks: /^\d+[kmg]?$/i,
 };
 
-/** Mount flags that --tmpfs takes, each with its opposite. docker mounts a tmpfs noexec, nosuid and nodev unless told otherwise. */
+/** Mount flags that --tmpfs takes, each with its opposite. docker mounts a tmpfs noexec, nosuid and nodev unless the options say otherwise. */
 const TMPFS_FLAGS: Record<string, [string, boolean]> = {
   noexec: ['noexec', true],
   exec: ['noexec', false],
@@ -74,7 +74,7 @@ export function parseVolume(value: string, cwd: string): VolumeSpec {
 }
 
 /**
- * Parses one --tmpfs value into a mount. Its `data` holds the tmpfs options
+ * Parses one --tmpfs value into a mount. Its `data` contains the tmpfs options
  * and the flag words noexec, nosuid and nodev that are in force, which the
  * init turns into mount flags.
  */

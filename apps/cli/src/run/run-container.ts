@@ -1,10 +1,10 @@
 import type { Logger } from '@m-docker/log';
 import { canAccess, F_OK } from '@m-docker/syscalls';
 
-import { CliError } from '../cli-error.js';
+import { CliError, requireRoot } from '../cli-error.js';
 import { containerCgroup, type RunCgroup } from './container-cgroup.js';
 import { startMigrationWarmUp } from './container-cgroup-warm-up.js';
-import { buildConfig, hostRootSettings, type RunRequest, validateRequest } from './container-config.js';
+import { buildConfig, hostRootSettings, type RootSettings, type RunRequest, validateRequest } from './container-config.js';
 import type { PreparedRoot } from './container-root.js';
 import { type ContainerIdentity, type HostContainer, registerHostContainer, startIdentity } from './container-state.js';
 import type { MonitorHooks } from './detach.js';
@@ -42,7 +42,7 @@ export async function runContainer(
   let identity: (ContainerIdentity & { release(): void }) | undefined;
   let cgroup: RunCgroup | undefined;
   try {
-    requireRoot();
+    requireRoot('m-docker run needs root');
     if (early?.error !== undefined) throw early.error;
     const id = newContainerId();
     const hostname = request.hostname ?? id.slice(0, 12);
@@ -61,16 +61,17 @@ export async function runContainer(
       log.debug('Bun is unavailable, so Node runs m-docker', { reason: init.fallbackReason });
     }
 
-    let settings = hostRootSettings(request);
-    if (request.image !== undefined || request.rootfs !== undefined) {
+    const ownRoot = request.image !== undefined || request.rootfs !== undefined;
+    if (!ownRoot) await rejectImageName(request);
+    identity = startIdentity(request, id, init.child.pid);
+    let settings: RootSettings;
+    if (ownRoot) {
       const { prepareRoot } = await import('./container-root.js');
-      identity = startIdentity(request, id, init.child.pid);
       root = await prepareRoot(request, id, hostname, log, identity);
       settings = root.settings;
       timeline.mark('root prepared');
     } else {
-      await rejectImageName(request);
-      identity = startIdentity(request, id, init.child.pid);
+      settings = hostRootSettings(request);
       host = registerHostContainer(request, id, identity, settings.argv, log);
     }
 
@@ -159,13 +160,6 @@ async function rejectImageName(request: RunRequest): Promise<void> {
 // images package on each run.
 function hasImageStore(root: string): boolean {
   return canAccess(`${root}/repositories.json`, F_OK);
-}
-
-function requireRoot(): void {
-  const uid = process.getuid?.();
-  if (uid !== 0) {
-    throw new CliError(`m-docker run needs root, but it runs as uid ${uid}: run it as root, for example with sudo`);
-  }
 }
 
 // 32 random bytes in hex, as docker's container ids. The Web Crypto API is

@@ -1,6 +1,7 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 import { CliError } from '../cli-error.js';
+import { isOlderThan } from './file-age.js';
 import { releaseName } from './names.js';
 import { isRunning, type ProcessIdentity } from './process-identity.js';
 
@@ -36,7 +37,7 @@ export interface ContainerRecord {
   created: string;
   /** The CLI process that runs the container. */
   owner: ProcessIdentity;
-  /** The container's PID 1 as the host sees it, once it was spawned. */
+  /** The container's PID 1, with its pid in the host's PID namespace, once it was spawned. */
   init?: ProcessIdentity;
   /** Named and anonymous volumes the container mounts. */
   volumes: string[];
@@ -206,14 +207,6 @@ function readDirectory(dir: string): string[] {
     return readdirSync(dir).filter((name) => /^[0-9a-f]{64}$/.test(name));
   } catch {
     return [];
-  }
-}
-
-function isOlderThan(path: string, ms: number): boolean {
-  try {
-    return Date.now() - statSync(path).mtimeMs > ms;
-  } catch {
-    return false;
   }
 }
 

@@ -1,6 +1,7 @@
-import { existsSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 
 import { CliError } from '../cli-error.js';
+import { isOlderThan } from './file-age.js';
 
 // Container names are unique in a store. Each name is a symbolic link
 // <root>/names/<name> -> <container id>: symlink(2) fails with EEXIST when
@@ -94,14 +95,6 @@ function tryReserve(root: string, name: string, id: string): boolean {
     }
   }
   return false;
-}
-
-function isOlderThan(path: string, ms: number): boolean {
-  try {
-    return Date.now() - lstatSync(path).mtimeMs > ms;
-  } catch {
-    return false;
-  }
 }
 
 function pick(words: readonly string[]): string {

@@ -26,7 +26,8 @@ export function isRunning(identity: ProcessIdentity): boolean {
   return readStartTime(identity.pid) === identity.startTime;
 }
 
-function readStartTime(pid: number): string | undefined {
+/** Returns field 22 of /proc/PID/stat, the start time in clock ticks since boot, or undefined when the process is gone or a zombie. */
+export function readStartTime(pid: number | 'self'): string | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
