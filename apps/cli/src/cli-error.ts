@@ -20,3 +20,11 @@ export class CliError extends Error {
     this.name = 'CliError';
   }
 }
+
+/** Throws unless m-docker runs as root; `reason` says why the command needs it, as in `m-docker run needs root`. */
+export function requireRoot(reason: string): void {
+  const uid = process.getuid?.();
+  if (uid !== 0) {
+    throw new CliError(`${reason}, but it runs as uid ${uid}: run it as root, for example with sudo`);
+  }
+}

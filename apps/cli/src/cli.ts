@@ -5,8 +5,7 @@ import { createLogger } from '@m-docker/log';
 import packageJson from '../package.json' with { type: 'json' };
 import { CliError } from './cli-error.js';
 import { parseCommandLine } from './command-line.js';
-import { MONITOR_VARIABLE } from './run/detach.js';
-import { discardEarlyInit, type EarlyInit } from './run/early-init.js';
+import { discardEarlyInit, type EarlyInit, MONITOR_VARIABLE } from './run/early-init.js';
 import { runContainer } from './run/run-container.js';
 import { describeCliRuntime, describeRuntime, selectInitRuntime } from './runtime/init-runtime.js';
 
@@ -35,9 +34,14 @@ export async function main(argv: string[], started: number, early: EarlyInit | u
       return await runStoreCommand(parsed.command, parsed.root, log).catch((error: unknown) => {
         // docker's image, volume and container commands exit with 1 on
         // failure; 125, 126 and 127 belong to run and exec.
-        if (error instanceof CliError && parsed.command.kind !== 'container-exec') throw new CliError(error.message, 1, { cause: error });
+        if (error instanceof CliError) throw new CliError(error.message, 1, { cause: error });
         throw error;
       });
+    }
+    if (parsed.kind === 'exec') {
+      const log = createLogger({ level: parsed.logLevel, component: 'cli' });
+      const { execInContainer } = await import('./exec/exec-container.js');
+      return await execInContainer(parsed.root, parsed.request, log);
     }
 
     const log = createLogger({ level: parsed.request.logLevel, component: 'cli' });

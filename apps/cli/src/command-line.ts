@@ -1,6 +1,7 @@
 import { LOG_LEVELS, type LogLevel } from '@m-docker/log';
 
 import { CliError } from './cli-error.js';
+import type { ExecRequest } from './exec/exec-container.js';
 import { formatOptions, type OptionSpec, parseOptions } from './option-parser.js';
 import type { RunRequest } from './run/container-config.js';
 import { parseResourceOptions, RESOURCE_OPTIONS } from './run/resource-options.js';
@@ -130,7 +131,8 @@ export type ParsedCommandLine =
   | { kind: 'help'; text: string }
   | { kind: 'version' }
   | { kind: 'run'; request: RunRequest }
-  | { kind: 'store'; command: StoreCommand; root: string; logLevel: LogLevel };
+  | { kind: 'store'; command: StoreCommand; root: string; logLevel: LogLevel }
+  | { kind: 'exec'; request: ExecRequest; root: string; logLevel: LogLevel };
 
 /** Parses m-docker's command line; throws a CliError (status 125) naming the option or value and where to look. */
 export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
@@ -147,6 +149,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
 
   const store = parseStoreCommand(command, rest, GLOBAL_OPTIONS);
   if (store.kind === 'help') return store;
+  if (store.kind === 'exec') return { kind: 'exec', request: store.request, root, logLevel };
   return { kind: 'store', command: store, root, logLevel };
 }
 

@@ -20,10 +20,10 @@ export type StoreCommand =
   | { kind: 'container-kill'; references: string[]; signal: string }
   | { kind: 'container-wait'; references: string[] }
   | { kind: 'container-inspect'; references: string[] }
-  | { kind: 'container-logs'; reference: string; follow: boolean; tail?: number; timestamps: boolean }
-  | { kind: 'container-exec'; request: ExecRequest };
+  | { kind: 'container-logs'; reference: string; follow: boolean; tail?: number; timestamps: boolean };
 
-type Parsed = StoreCommand | { kind: 'help'; text: string };
+/** A parsed command of this module: a store command, help, or exec, which keeps run's exit statuses. */
+export type Parsed = StoreCommand | { kind: 'help'; text: string } | { kind: 'exec'; request: ExecRequest };
 
 const HELP = { name: '--help', alias: '-h', help: 'print this help and exit' } as const;
 const QUIET = { name: '--quiet', alias: '-q', help: 'print only ids or names' } as const;
@@ -331,7 +331,7 @@ function parseExec(argv: readonly string[], globals: readonly OptionSpec[]): Par
     request.workdir = workdir;
   }
   if (user !== undefined) request.user = user;
-  return { kind: 'container-exec', request };
+  return { kind: 'exec', request };
 }
 
 function parseLogs(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {

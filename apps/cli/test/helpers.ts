@@ -47,9 +47,9 @@ const TEST_PATH = `${dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`;
 
 const started = new Set<ChildProcess>();
 
-// Every run writes a container record into the store, so each test file's
-// process gets a store of its own, removed when the process exits; a test
-// that needs a fresh one passes --root or M_DOCKER_ROOT itself.
+// Every run writes a container record into the store, so each test file
+// gets a store of its own, removed after its tests. A test that needs a
+// fresh one passes --root or M_DOCKER_ROOT itself.
 let testStore: string | undefined;
 
 function defaultStore(): string {
@@ -76,7 +76,7 @@ function inheritedEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** The environment a test gives the CLI: PATH, its own store, the runtime and cgroup variables, then `extra`. */
+/** Returns the environment a test gives the CLI: PATH, its own store, the runtime and cgroup variables, then `extra`. */
 export function cliEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: TEST_PATH, M_DOCKER_ROOT: defaultStore(), ...inheritedEnvironment(), ...extra };
 }

@@ -131,7 +131,7 @@ function receiveConfig(): ContainerConfig {
   return message.config;
 }
 
-/** What execve needs once the parent sends start. */
+/** The executable, argv, environment and terminal that execve needs once the parent sends start. */
 interface Command {
   executable: string;
   argv: string[];

@@ -4,17 +4,17 @@ import { resolveUser, UserError } from '@m-docker/init';
 import type { Logger } from '@m-docker/log';
 import { close, pidfdOpen, SyscallError, spawnInContainer } from '@m-docker/syscalls';
 
-import { CliError, EXIT_STATUS } from '../cli-error.js';
+import { CliError, EXIT_STATUS, requireRoot } from '../cli-error.js';
 import { statusFromExit } from '../run/exit-status.js';
 import { findContainer, isContainerRunning } from '../store/container-commands.js';
 import { identityOf } from '../store/process-identity.js';
 import { joinContainerCgroups } from './container-cgroup-join.js';
 
-// `m-docker exec` runs a command in a running container: no JavaScript
-// process enters the container. The CLI pins the container's PID 1 with a
-// pidfd, checks that the pid still names the process in the record (pid
-// and start time), joins its namespaces on the main thread through the
-// pidfd, spawns the command and returns (spawnInContainer). The command
+// `m-docker exec` runs a command in a running container, and no
+// JavaScript process enters the container. The CLI pins the container's
+// PID 1 with a pidfd and checks the record's start time against it. Then
+// spawnInContainer joins PID 1's namespaces on the main thread through the
+// pidfd, spawns the command and returns. The command
 // gets the environment of PID 1, then -e; its working directory is -w or
 // PID 1's; its user is -u or PID 1's.
 
@@ -33,6 +33,7 @@ const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 
 
 /** Runs the command in the container and returns its exit status, with run's statuses for failures. */
 export async function execInContainer(root: string, request: ExecRequest, log: Logger): Promise<number> {
+  requireRoot('m-docker exec needs root');
   const record = findContainer(root, request.reference);
   const init = record.init;
   if (!isContainerRunning(record) || init === undefined) {

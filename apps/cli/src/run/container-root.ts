@@ -142,10 +142,10 @@ function openRootfs(dir: string): RootSource {
     // Reported below as missing.
   }
   if (kind === 'missing') {
-    throw new CliError(`invalid --rootfs ${JSON.stringify(dir)}: no such directory: give a directory that holds a root file system`);
+    throw new CliError(`invalid --rootfs ${JSON.stringify(dir)}: no such directory: give a directory that contains a root file system`);
   }
   if (kind === 'other') {
-    throw new CliError(`invalid --rootfs ${JSON.stringify(dir)}: not a directory: give a directory that holds a root file system, or import a tarball with 'm-docker image import'`);
+    throw new CliError(`invalid --rootfs ${JSON.stringify(dir)}: not a directory: give a directory that contains a root file system, or import a tarball with 'm-docker image import'`);
   }
   return { imageId: null, name: absolute, lowerDirs: [absolute], config: {} };
 }

@@ -16,7 +16,7 @@ export interface ImageForRun {
   config: ImageRunConfig;
 }
 
-/** Resolves `reference` in the store at `root`; a missing image is a CliError that tells how to import one. */
+/** Resolves `reference` in the store at `root`; a missing image is a CliError whose message names the import command. */
 export async function openImageForRun(root: string, reference: string, log: Logger): Promise<ImageForRun> {
   const { ImageError, openImageLookup } = await import('@m-docker/images/lookup');
   const store = openImageLookup(root);

@@ -8,9 +8,9 @@ import { removeAnonymousVolumes } from './volumes.js';
 
 // The commands that read and change containers: ps, rm, stop, kill, wait
 // and inspect. A container runs while the m-docker process that started it
-// (its owner) runs and has not recorded an exit; the record names the owner
-// and the container's PID 1 by pid and start time, so a reused pid is
-// never mistaken for them.
+// (its owner) runs and has not recorded an exit. The record names the
+// owner and the container's PID 1 by pid and start time, so a reused pid
+// is never mistaken for them.
 
 /** Returns whether the container's CLI still runs it. */
 export function isContainerRunning(record: ContainerRecord): boolean {

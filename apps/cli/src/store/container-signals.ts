@@ -54,8 +54,8 @@ export async function stopContainers(root: string, references: readonly string[]
 }
 
 /**
- * Kills a running container for `rm -f`: SIGKILL to its PID 1, so that its
- * owner records the exit and removes the cgroup as after any exit; the
+ * Kills a running container for `rm -f` with SIGKILL to its PID 1, so that
+ * its owner records the exit and removes the cgroup as after any exit. The
  * owner itself is killed only when it does not finish within the grace
  * time. Resolves once the owner is done or gone.
  */
@@ -119,7 +119,8 @@ function signalInit(record: ContainerRecord, signal: number): void {
 }
 
 // Resolves true once the owner recorded the exit, or once both PID 1 and
-// the owner are gone (a killed owner records nothing); false after `ms`.
+// the owner are gone, because a killed owner records nothing. Resolves
+// false after `ms`.
 async function waitForExit(root: string, id: string, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   let initGoneAt: number | undefined;

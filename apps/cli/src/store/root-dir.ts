@@ -1,6 +1,6 @@
 import { CliError } from '../cli-error.js';
 
-/** Where m-docker keeps images, layers, containers and volumes unless --root or M_DOCKER_ROOT sets another directory. */
+/** The directory of images, layers, containers and volumes unless --root or M_DOCKER_ROOT sets another one. */
 export const DEFAULT_ROOT = '/var/lib/m-docker';
 
 /**
