@@ -2,7 +2,8 @@ import { writeSync } from 'node:fs';
 
 import type { Logger } from '@m-docker/log';
 
-import { CliError } from './cli-error.js';
+import { CliError, requireRoot } from './cli-error.js';
+import { VOLUME_NAME_PATTERN } from './run/mount-options.js';
 import { inspectContainers, printContainers, removeContainers } from './store/container-commands.js';
 import type { LogsOptions } from './store/container-logs.js';
 import { killContainers, stopContainers, waitContainers } from './store/container-signals.js';
@@ -13,13 +14,12 @@ import type { StoreCommand } from './store-command-line.js';
 // Runs the commands that manage the store. Each first removes what killed
 // runs left behind, so that a crash is cleaned up by the next command.
 
-/** docker's rule for volume names, also checked by -v. */
-const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 /** Runs `command` against the store at `root`; returns the exit status. */
 export async function runStoreCommand(command: StoreCommand, root: string, log: Logger): Promise<number> {
-  requireRoot();
+  requireRoot("m-docker's store belongs to root");
   cleanStaleState(root, log);
+  await removeStaleCgroups(log);
 
   switch (command.kind) {
     case 'volume-create':
@@ -39,10 +39,6 @@ export async function runStoreCommand(command: StoreCommand, root: string, log: 
       return waitContainers(root, command.references);
     case 'container-inspect':
       return inspectContainers(root, command.references);
-    case 'container-exec': {
-      const { execInContainer } = await import('./exec/exec-container.js');
-      return execInContainer(root, command.request, log);
-    }
     case 'container-logs': {
       const { printLogs } = await import('./store/container-logs.js');
       const options: LogsOptions = { follow: command.follow, timestamps: command.timestamps };
@@ -55,6 +51,24 @@ export async function runStoreCommand(command: StoreCommand, root: string, log: 
       const { runImageCommand } = await import('./image-command-runner.js');
       return runImageCommand(command, root, log);
     }
+  }
+}
+
+// The cgroups that runs killed with SIGKILL left below the parent that
+// M_DOCKER_CGROUP_PARENT (or the default) names go with the next m-docker
+// command, as the next run removes them too. A command given
+// --cgroup-parent on its run reaches only that parent through the next run.
+async function removeStaleCgroups(log: Logger): Promise<void> {
+  try {
+    const [{ removeStaleCgroups: remove }, { isCliAlive }, { selectParent }] = await Promise.all([
+      import('@m-docker/cgroups'),
+      import('./run/container-cgroup.js'),
+      import('./run/resource-options.js'),
+    ]);
+    const parent = selectParent(undefined, process.env);
+    for (const path of remove({ parent, isAlive: isCliAlive })) log.debug('removed the cgroup of a run that no longer runs', { path });
+  } catch (error) {
+    log.debug('looking for the cgroups of killed runs failed', { error: (error as Error).message });
   }
 }
 
@@ -104,9 +118,3 @@ function print(text: string): void {
   if (text !== '') writeSync(1, text);
 }
 
-function requireRoot(): void {
-  const uid = process.getuid?.();
-  if (uid !== 0) {
-    throw new CliError(`m-docker's store belongs to root, but this runs as uid ${uid}: run it as root, for example with sudo`);
-  }
-}

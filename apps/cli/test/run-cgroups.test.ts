@@ -216,6 +216,31 @@ describe.skipIf(!CAN_RUN)(`run in a cgroup (${SKIP_REASON})`, () => {
     expect(removeParentDirectories(PARENT, SUITE_DEPTH)).toEqual([]);
   });
 
+  it('next volume ls removes the cgroup of a killed CLI', async () => {
+    let cliPid = 0;
+    const killed = run(['sleep', '4716'], {
+      onSpawn: (child) => {
+        cliPid = child.pid as number;
+      },
+    });
+    let cgroups: string[] = [];
+    await waitFor(() => {
+      cgroups = containerCgroups('pids');
+      return cgroups.length === 1 && cgroupProcesses(cgroups[0] as string).length > 0 && childPids(cliPid).length > 0;
+    }, 'the container to start in its cgroup');
+    process.kill(cliPid, 'SIGKILL');
+    expect((await killed).signal).toBe('SIGKILL');
+    await waitFor(() => cgroupProcesses(cgroups[0] as string).length === 0, 'the container to die with its CLI');
+    const name = basename(cgroups[0] as string);
+
+    const next = await runCli(['volume', 'ls', '-q'], { env: { M_DOCKER_CGROUP_PARENT: PARENT } });
+
+    expect(next.status).toBe(0);
+    for (const controller of ALWAYS_JOINED) expect(existsSync(containerDirectory(controller, PARENT, name)), controller).toBe(false);
+    // The killed CLI created the parent directories, so no later command removes them.
+    expect(removeParentDirectories(PARENT, SUITE_DEPTH)).toEqual([]);
+  });
+
   it('--debug timeline shows the cgroup phases', async () => {
     const result = await runCli(['--debug', 'run', 'true'], { env: { M_DOCKER_CGROUP_PARENT: PARENT } });
     expect(result.status).toBe(0);
