@@ -63,10 +63,11 @@ export const NAMESPACES = {
 
 export type NamespaceName = keyof typeof NAMESPACES;
 
-// Numbers for calls that glibc 2.36 has no wrapper for (asm/unistd.h).
+// Numbers for calls that glibc 2.36 has no wrapper for, or whose wrapper
+// changes every thread of the process (asm/unistd.h).
 const SYSCALL_NUMBERS = {
-  x64: { pivot_root: 155, close_range: 436, pidfd_open: 434 },
-  arm64: { pivot_root: 41, close_range: 436, pidfd_open: 434 },
+  x64: { pivot_root: 155, close_range: 436, pidfd_open: 434, setresuid: 117, setresgid: 119, setgroups: 116 },
+  arm64: { pivot_root: 41, close_range: 436, pidfd_open: 434, setresuid: 147, setresgid: 149, setgroups: 159 },
 } as const;
 
 export type SyscallName = keyof (typeof SYSCALL_NUMBERS)['x64'];

@@ -32,3 +32,4 @@ export {
   runInContainer,
   spawnInContainer,
 } from './spawn-in-container.js';
+export { type ChildExit, reapChild, type SpawnUser, spawnOnTerminal, type TerminalSpawnOptions } from './spawn-on-terminal.js';

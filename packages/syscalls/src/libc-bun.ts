@@ -64,6 +64,18 @@ const DECLARATIONS = {
   _exit: { args: [int], returns: 'void' },
   strerror: { args: [int], returns: pointer },
   getcwd: { args: [pointer, 'u64'], returns: pointer },
+  posix_spawn: { args: [pointer, pointer, pointer, pointer, pointer, pointer], returns: int },
+  posix_spawnattr_init: { args: [pointer], returns: int },
+  posix_spawnattr_destroy: { args: [pointer], returns: int },
+  posix_spawnattr_setflags: { args: [pointer, 'i16'], returns: int },
+  posix_spawnattr_setsigmask: { args: [pointer, pointer], returns: int },
+  posix_spawnattr_setsigdefault: { args: [pointer, pointer], returns: int },
+  posix_spawn_file_actions_init: { args: [pointer], returns: int },
+  posix_spawn_file_actions_destroy: { args: [pointer], returns: int },
+  posix_spawn_file_actions_addopen: { args: [pointer, int, pointer, int, 'u32'], returns: int },
+  posix_spawn_file_actions_adddup2: { args: [pointer, int, int], returns: int },
+  waitpid: { args: [int, pointer, int], returns: int },
+  getgroups: { args: [int, pointer], returns: int },
 };
 
 const cString = (value: string) => Buffer.from(`${value}\0`, 'utf8');
@@ -148,6 +160,27 @@ export function openBunLibc(): Libc {
     pidfdOpen: (number, pid, flags) => Number(call.syscall(number, pid, flags, 0)),
     // getcwd(3) returns NULL on failure, which bun:ffi gives as null.
     getcwd: (buffer) => (call.getcwd(buffer, buffer.byteLength) === null ? -1 : 0),
+    posixSpawn: (pid, path, fileActions, attributes, argv, envp) => {
+      const args = pointerArray(argv);
+      const env = pointerArray(envp);
+      return call.posix_spawn(pid, cString(path), fileActions, attributes, args.array, env.array);
+    },
+    posixSpawnattrInit: (attributes) => call.posix_spawnattr_init(attributes),
+    posixSpawnattrDestroy: (attributes) => call.posix_spawnattr_destroy(attributes),
+    posixSpawnattrSetflags: (attributes, flags) => call.posix_spawnattr_setflags(attributes, flags),
+    posixSpawnattrSetsigmask: (attributes, set) => call.posix_spawnattr_setsigmask(attributes, set),
+    posixSpawnattrSetsigdefault: (attributes, set) => call.posix_spawnattr_setsigdefault(attributes, set),
+    posixSpawnFileActionsInit: (fileActions) => call.posix_spawn_file_actions_init(fileActions),
+    posixSpawnFileActionsDestroy: (fileActions) => call.posix_spawn_file_actions_destroy(fileActions),
+    posixSpawnFileActionsAddopen: (fileActions, fd, path, flags, mode) =>
+      call.posix_spawn_file_actions_addopen(fileActions, fd, cString(path), flags, mode),
+    posixSpawnFileActionsAdddup2: (fileActions, fd, newFd) => call.posix_spawn_file_actions_adddup2(fileActions, fd, newFd),
+    waitpid: (pid, status, options) => call.waitpid(pid, status, options),
+    setThreadIds: (number, real, effective, saved) => Number(call.syscall(number, real, effective, saved)),
+    getgroups: (groups) => call.getgroups(groups.length, groups.length === 0 ? null : groups),
+    // An empty list goes in as NULL, which bun:ffi's ptr() refuses to give.
+    setThreadGroups: (number, groups) =>
+      Number(call.syscall(number, groups.length, groups.length === 0 ? 0 : ffi.ptr(groups), 0)),
     _exit: (status) => call._exit(status) as never,
     strerror: (errno) => new ffi.CString(call.strerror(errno)).toString(),
   };

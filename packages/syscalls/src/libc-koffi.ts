@@ -34,6 +34,13 @@ export function openKoffiLibc(): Libc {
   );
   const lgetxattr = lib.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)');
   const getcwd = lib.func('void *getcwd(_Out_ uint8_t *buf, size_t size)');
+  const posixSpawn = lib.func(
+    'int posix_spawn(_Out_ int *pid, const char *path, const uint8_t *actions, const uint8_t *attributes, const char **argv, const char **envp)',
+  );
+  const getgroups = lib.func('int getgroups(int size, _Out_ uint32_t *list)');
+  const addopen = lib.func(
+    'int posix_spawn_file_actions_addopen(uint8_t *actions, int fd, const char *path, int flags, uint32_t mode)',
+  );
 
   return {
     backend: 'koffi',
@@ -89,6 +96,22 @@ export function openKoffiLibc(): Libc {
     pidfdOpen: (number, pid, flags) => syscall(number, 'int', pid, 'unsigned int', flags),
     // getcwd(3) returns NULL on failure and `buf` on success.
     getcwd: (buffer) => (getcwd(buffer, buffer.byteLength) === null ? -1 : 0),
+    posixSpawn: (pid, path, fileActions, attributes, argv, envp) =>
+      posixSpawn(pid, path, fileActions, attributes, [...argv, null], [...envp, null]),
+    posixSpawnattrInit: lib.func('int posix_spawnattr_init(uint8_t *attributes)'),
+    posixSpawnattrDestroy: lib.func('int posix_spawnattr_destroy(uint8_t *attributes)'),
+    posixSpawnattrSetflags: lib.func('int posix_spawnattr_setflags(uint8_t *attributes, short flags)'),
+    posixSpawnattrSetsigmask: lib.func('int posix_spawnattr_setsigmask(uint8_t *attributes, const uint8_t *set)'),
+    posixSpawnattrSetsigdefault: lib.func('int posix_spawnattr_setsigdefault(uint8_t *attributes, const uint8_t *set)'),
+    posixSpawnFileActionsInit: lib.func('int posix_spawn_file_actions_init(uint8_t *actions)'),
+    posixSpawnFileActionsDestroy: lib.func('int posix_spawn_file_actions_destroy(uint8_t *actions)'),
+    posixSpawnFileActionsAddopen: (fileActions, fd, path, flags, mode) => addopen(fileActions, fd, path, flags, mode),
+    posixSpawnFileActionsAdddup2: lib.func('int posix_spawn_file_actions_adddup2(uint8_t *actions, int fd, int newfd)'),
+    waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),
+    setThreadIds: (number, real, effective, saved) =>
+      syscall(number, 'unsigned int', real, 'unsigned int', effective, 'unsigned int', saved),
+    getgroups: (groups) => getgroups(groups.length, groups.length === 0 ? null : groups),
+    setThreadGroups: (number, groups) => syscall(number, 'size_t', groups.length, 'const uint32_t *', groups),
     _exit: lib.func('void _exit(int status)') as unknown as (status: number) => never,
     strerror: lib.func('const char *strerror(int errnum)'),
   };

@@ -72,6 +72,36 @@ export interface Libc {
   pidfdOpen(number: number, pid: number, flags: number): number;
   /** getcwd(3) into `buffer` as a NUL-terminated path; returns 0, or -1 with errno set. */
   getcwd(buffer: Uint8Array): number;
+  /**
+   * posix_spawn(3) with the attributes and file actions laid out in
+   * `attributes` and `fileActions`, which the functions below fill in.
+   * Writes the child's pid to `pid[0]`; returns 0 or an errno value.
+   */
+  posixSpawn(pid: Int32Array, path: string, fileActions: Uint8Array, attributes: Uint8Array, argv: readonly string[], envp: readonly string[]): number;
+  posixSpawnattrInit(attributes: Uint8Array): number;
+  posixSpawnattrDestroy(attributes: Uint8Array): number;
+  posixSpawnattrSetflags(attributes: Uint8Array, flags: number): number;
+  /** The signal mask of the child, a sigset_t. */
+  posixSpawnattrSetsigmask(attributes: Uint8Array, set: Uint8Array): number;
+  /** The signals whose action the child resets to the default, a sigset_t. */
+  posixSpawnattrSetsigdefault(attributes: Uint8Array, set: Uint8Array): number;
+  posixSpawnFileActionsInit(fileActions: Uint8Array): number;
+  posixSpawnFileActionsDestroy(fileActions: Uint8Array): number;
+  /** Adds an open(2) of `path` at `fd` in the child; glibc keeps a copy of the path. */
+  posixSpawnFileActionsAddopen(fileActions: Uint8Array, fd: number, path: string, flags: number, mode: number): number;
+  posixSpawnFileActionsAdddup2(fileActions: Uint8Array, fd: number, newFd: number): number;
+  /** waitpid(2); the kernel writes the wait status to `status[0]`. */
+  waitpid(pid: number, status: Int32Array, options: number): number;
+  /**
+   * A raw setresuid(2) or setresgid(2) through syscall(2): unlike glibc's
+   * wrappers it changes only the calling thread. 0xffffffff leaves an id
+   * as it is.
+   */
+  setThreadIds(number: number, real: number, effective: number, saved: number): number;
+  /** getgroups(2) of the calling thread into `groups`; returns the count. With an empty array it returns only the count. */
+  getgroups(groups: Uint32Array): number;
+  /** A raw setgroups(2) through syscall(2), for the calling thread only. */
+  setThreadGroups(number: number, groups: Uint32Array): number;
   _exit(status: number): never;
   strerror(errno: number): string;
 }

@@ -2,7 +2,7 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { createRequire } from 'node:module';
 
 import { chdir, setns, unshare } from './calls.js';
-import { CLONE_FS, NAMESPACES, type NamespaceName } from './constants.js';
+import { CLONE_FS, CLONE_NEWPID, NAMESPACES, type NamespaceName } from './constants.js';
 import { errnoName, SyscallError } from './errors.js';
 import { getcwd, getDumpable, setCloseOnExecFrom, setDumpable } from './process-calls.js';
 import { closeContext, restoreAndClose, saveContext } from './spawn-in-namespaces.js';
@@ -13,11 +13,17 @@ import { closeContext, restoreAndClose, saveContext } from './spawn-in-namespace
 // thread goes back through descriptors of its own namespaces, root and
 // working directory opened beforehand.
 //
-// - setns(2) takes the pidfd and all namespace flags in one call (Linux
-//   5.8), and changes either all of the thread's namespaces or none. The
+// - setns(2) takes the pidfd and several namespace flags in one call (Linux
+//   5.8), and changes either all of those namespaces or none. The
 //   pidfd refers to one process, so a pid that the kernel gave to a new
 //   process after the container's process exited never leads elsewhere:
 //   setns then fails with ESRCH.
+// - The PID namespace is joined last, right before the child is created,
+//   and left first. While the thread's namespace for children is the
+//   container's, the kernel refuses to create threads in this process
+//   (clone(2) with CLONE_THREAD fails with EINVAL), and Bun aborts when a
+//   thread that its compiler or garbage collector starts on demand cannot
+//   be created. So `start` should run as little JavaScript as it can.
 // - unshare(CLONE_FS) comes first, because the runtime's threads share one
 //   root and working directory (one fs_struct). setns(2) with CLONE_NEWNS
 //   alone fails with EINVAL while that is shared. With more flags, the
@@ -55,6 +61,15 @@ export interface ContainerRunOptions {
    * Only allowed when `namespaces` contains `mnt`.
    */
   cwd?: string;
+  /**
+   * Work that must cover the creation of the child and nothing more, such
+   * as moving the thread into the container's cgroups through descriptors
+   * opened beforehand: `before` runs right before `start`, once the thread
+   * is in every namespace, and `after` right after it, also when `start`
+   * throws. An error of `before` fails the call before anything starts;
+   * `after` must not throw.
+   */
+  aroundStart?: { before(): void; after(): void };
 }
 
 /**
@@ -79,7 +94,7 @@ export function spawnInContainer(
   args: readonly string[],
   options: ContainerSpawnOptions = {},
 ): ChildProcess {
-  const { namespaces, cwd, ...spawnOptions } = options;
+  const { namespaces, cwd, aroundStart, ...spawnOptions } = options;
   checkStdio(spawnOptions.stdio);
   // Required on first use, as in spawnInNamespaces.
   const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
@@ -89,7 +104,7 @@ export function spawnInContainer(
     pidfd,
     () => spawn(command, args, childOptions),
     (child) => child.kill('SIGKILL'),
-    { ...(namespaces ? { namespaces } : {}), ...(cwd !== undefined ? { cwd } : {}) },
+    { ...(namespaces ? { namespaces } : {}), ...(cwd !== undefined ? { cwd } : {}), ...(aroundStart ? { aroundStart } : {}) },
   );
 }
 
@@ -116,6 +131,7 @@ export function runInContainer<T>(
     throw new TypeError(`runInContainer: invalid cwd ${options.cwd} without 'mnt' in namespaces: add 'mnt' or leave cwd out`);
   }
   const flags = namespaces.reduce((all, name) => all | NAMESPACES[name].flag, 0);
+  const otherFlags = flags & ~CLONE_NEWPID;
 
   // Descriptors and the working directory are read before the thread
   // moves, because afterwards every path resolves inside the container.
@@ -126,7 +142,7 @@ export function runInContainer<T>(
   try {
     setDumpable(false);
     if (joinsMount) unshare(CLONE_FS);
-    setns(pidfd, flags);
+    if (otherFlags !== 0) setns(pidfd, otherFlags);
   } catch (error) {
     closeContext(saved);
     restoreDumpable(wasDumpable);
@@ -136,7 +152,8 @@ export function runInContainer<T>(
   let started: T;
   try {
     if (joinsMount) enterWorkingDirectory(options.cwd ?? '/');
-    started = start();
+    if (otherFlags !== flags) setns(pidfd, CLONE_NEWPID);
+    started = startCovered(start, options.aroundStart);
   } catch (error) {
     restoreAndClose(saved, joinsMount);
     restoreDumpable(wasDumpable);
@@ -151,6 +168,16 @@ export function runInContainer<T>(
   }
   restoreDumpable(wasDumpable);
   return started;
+}
+
+function startCovered<T>(start: () => T, around: ContainerRunOptions['aroundStart']): T {
+  if (around === undefined) return start();
+  around.before();
+  try {
+    return start();
+  } finally {
+    around.after();
+  }
 }
 
 // Making the process dumpable again is safe once the child has called

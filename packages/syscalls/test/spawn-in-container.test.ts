@@ -216,7 +216,7 @@ describe.skipIf(!isRoot)('spawnInContainer (setns needs CAP_SYS_ADMIN: run as ro
 
     expect(result.spawned).toBe(false);
     expect(result.spawnError).toMatchObject({ name: 'SyscallError', syscall: 'setns', code: 'ESRCH', errno: 3 });
-    expect(result.spawnError.message).toMatch(/^setns fd=\d+ nstype=0x6e020000: ESRCH \(no such process\)$/);
+    expect(result.spawnError.message).toMatch(/^setns fd=\d+ nstype=0x4e020000: ESRCH \(no such process\)$/);
     expect(result.openError).toMatchObject({ syscall: 'pidfd_open', code: 'ESRCH' });
     expect(result.after).toEqual(result.before);
     expect(result.witnessExists).toBe(false);
