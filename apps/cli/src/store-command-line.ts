@@ -48,7 +48,7 @@ const PS_OPTIONS = [
 ] as const satisfies readonly OptionSpec[];
 const EXEC_OPTIONS = [
   { name: '--interactive', alias: '-i', help: 'keep standard input attached to the command' },
-  { name: '--tty', alias: '-t', help: 'allocate a terminal (not supported yet)' },
+  { name: '--tty', alias: '-t', help: "allocate a pseudo-terminal from the container's devpts" },
   { name: '--env', alias: '-e', value: 'KEY=VALUE', repeatable: true, help: "set a variable on top of the container's PID 1 environment (repeatable)" },
   { name: '--workdir', alias: '-w', value: 'DIR', help: "the working directory inside the container (default: PID 1's)" },
   { name: '--user', alias: '-u', value: 'USER[:GROUP]', help: "run as this user: a name from the container's /etc/passwd, or a number (default: PID 1's)" },
@@ -311,9 +311,6 @@ function parseContainerRemove(argv: readonly string[], globals: readonly OptionS
 function parseExec(argv: readonly string[], globals: readonly OptionSpec[]): Parsed {
   const parsed = parseOptions(EXEC_OPTIONS, argv, { helpCommand: 'm-docker exec --help', globalOptions: globals });
   if (parsed['--help'] === true) return { kind: 'help', text: EXEC_HELP };
-  if (parsed['--tty'] === true) {
-    throw new CliError('exec -t is not supported yet: run the command without -t, or use run -it for an interactive container');
-  }
   const [reference, ...command] = parsed._;
   if (reference === undefined || command.length === 0) {
     throw new CliError("missing CONTAINER or COMMAND: see 'm-docker exec --help'");
@@ -322,6 +319,7 @@ function parseExec(argv: readonly string[], globals: readonly OptionSpec[]): Par
     reference,
     argv: command,
     interactive: parsed['--interactive'] === true,
+    tty: parsed['--tty'] === true,
     env: (parsed['--env'] as string[] | undefined) ?? [],
   };
   const workdir = parsed['--workdir'] as string | undefined;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 import { buildTestImages, type TestImages } from '../../../scripts/test-images/build-test-images.mjs';
-import { HAS_BUSYBOX, killStartedCli, makeTempDir, NOT_ROOT, runCli } from './helpers.js';
+import { HAS_BUSYBOX, killStartedCli, makeTempDir, NOT_ROOT, runCli, waitFor } from './helpers.js';
 
 // `m-docker exec` into a detached container made from the busybox test
 // image: namespaces, root, environment, user, cgroup, statuses, and that a
@@ -87,7 +87,8 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec (root only; needs /bin/busybox)'
   });
 
   it('exec puts the command into the container cgroup', async () => {
-    const result = await cli(['exec', 'target', 'sh', '-c', 'sleep 0.2; cat /proc/self/cgroup']);
+    // cat reads its cgroups right after its execve.
+    const result = await cli(['exec', 'target', 'cat', '/proc/self/cgroup']);
     const [containerId] = (await cli(['ps', '-q'])).stdout.toString().split('\n');
 
     expect(result.stdout.toString()).toContain(`/${containerId}`);
@@ -113,11 +114,26 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec (root only; needs /bin/busybox)'
     expect(result.stderr).toContain('no such container: "nosuchcontainer"');
   });
 
-  it('exec -t is rejected for now', async () => {
-    const result = await cli(['exec', '-t', 'target', 'true']);
+  // The command starts in the container's cgroups: a container at its pids
+  // limit refuses the fork itself, as it would inside the container.
+  it('exec into a container at its pids limit fails and leaves it running', async () => {
+    // The marker file comes from a redirection, which needs no fork.
+    const fill = 'i=1; while [ $i -lt 20 ]; do sleep 1000 & i=$((i+1)); done; : > /tmp/full; wait';
+    const started = await cli(['run', '-d', '--name', 'full', '--pids-limit', '20', '--image', 'busybox', 'sh', '-c', fill]);
+    expect(started.status).toBe(0);
+    const pid = JSON.parse((await cli(['inspect', 'full'])).stdout.toString())[0].State.Pid as number;
+    await waitFor(() => existsSync(`/proc/${pid}/root/tmp/full`), 'the container to reach its pids limit');
 
-    expect(result.status).toBe(125);
-    expect(result.stderr).toContain('exec -t is not supported yet');
+    const plain = await cli(['exec', 'full', 'true']);
+    const withTerminal = await cli(['exec', '-t', 'full', 'true']);
+    const listed = await cli(['ps', '--format', 'json']);
+    await cli(['rm', '-f', 'full']);
+
+    for (const result of [plain, withTerminal]) {
+      expect(result.status).toBe(125);
+      expect(result.stderr.toString()).toContain('the container may have reached its pids limit (--pids-limit)');
+    }
+    expect(listed.stdout.toString()).toContain('"Names":"full"');
   });
 
   // The class of runc's CVE-2019-5736: a process in the container opens the

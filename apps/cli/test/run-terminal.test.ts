@@ -57,7 +57,7 @@ const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, im
 /** The lines of pty output, whose line ends are \r\n. */
 const ptyLines = (output: Buffer) => output.toString().split('\r\n');
 
-describe.skipIf(NOT_ROOT || !HAS_BUSYBOX || !HAS_TMUX)('run -it in a real terminal (needs root, busybox and tmux)', () => {
+describe.skipIf(NOT_ROOT || !HAS_BUSYBOX || !HAS_TMUX)('run -it and exec -it in a real terminal (needs root, busybox and tmux)', () => {
   let terminal: TmuxTerminal;
   let scratch: { path: string; remove: () => void };
   let dir: string;
@@ -226,6 +226,63 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX || !HAS_TMUX)('run -it in a real termin
     expect(isAlive(pid1)).toBe(false);
   });
 
+  describe('exec -it', () => {
+    beforeAll(async () => {
+      const started = await runCli(['--root', store, 'run', '-d', '--name', 'exec-target', '--rootfs', rootfs, 'sleep', '1000']);
+      if (started.status !== 0) throw new Error(`run -d failed: ${started.stderr}`);
+    });
+
+    afterAll(() => runCli(['--root', store, 'rm', '-f', 'exec-target']));
+
+    async function startExecShell(size?: { columns: number; rows: number }): Promise<void> {
+      startCli(['exec', '-it', 'exec-target', 'sh'], size);
+      await terminal.waitForScreen(/^\/ #$/m, 'the exec shell prompt');
+    }
+
+    it('exec -it shell runs commands on a container pty', async () => {
+      await startExecShell();
+      terminal.typeLine('echo "name: $(tty) host: $(hostname)"');
+
+      const [, name, host] = await terminal.waitForScreen(/^name: (\S+) host: (\S+)$/m, 'the output of tty');
+      expect(name).toMatch(/^\/dev\/pts\/\d+$/);
+      expect(host).not.toBe(readFileSync('/proc/sys/kernel/hostname', 'utf8').trim());
+      terminal.typeLine('exit 4');
+      expect(await cliStatus()).toBe(4);
+      sttyUnchanged();
+    });
+
+    it('exec -it stty size follows the window', async () => {
+      await startExecShell({ columns: 90, rows: 25 });
+      terminal.typeLine('echo "size: $(stty size)"');
+      const [, first] = await terminal.waitForScreen(/^size: (.*)$/m, 'the first stty size');
+      expect(first).toBe('25 90');
+
+      terminal.resize({ columns: 64, rows: 19 });
+      terminal.typeLine('echo "resized: $(stty size)"');
+      const [, second] = await terminal.waitForScreen(/^resized: (.*)$/m, 'the second stty size');
+      expect(second).toBe('19 64');
+      terminal.typeLine('exit');
+      expect(await cliStatus()).toBe(0);
+    });
+
+    it('exec -it Ctrl-C interrupts the foreground job', async () => {
+      await startExecShell();
+      terminal.typeLine('sleep 100');
+      // The exec'd shell is a child of the CLI, and sleep a child of the shell.
+      const execShell = () => childPids(cliPid())[0] as number;
+      await waitFor(() => commandsOf(childPids(execShell())).includes('sleep'), 'sleep to run');
+
+      terminal.press('C-c');
+      await waitFor(() => !commandsOf(childPids(execShell())).includes('sleep'), 'sleep to end');
+      terminal.typeLine('echo "sleep ended with $?"');
+      const [, status] = await terminal.waitForScreen(/^sleep ended with (\d+)$/m, 'the status of sleep');
+      expect(status).toBe('130');
+      terminal.typeLine('exit');
+      expect(await cliStatus()).toBe(0);
+      sttyUnchanged();
+    });
+  });
+
   // The pane runs sh, which runs the launcher, which execs the CLI.
   function cliPid(): number {
     const pid = runningCliPid();
@@ -241,7 +298,11 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX || !HAS_TMUX)('run -it in a real termin
   }
 
   function containerProcesses(): string[] {
-    return childPids(containerPid1()).map((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+    return commandsOf(childPids(containerPid1()));
+  }
+
+  function commandsOf(pids: number[]): string[] {
+    return pids.map((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
   }
 });
 

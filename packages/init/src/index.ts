@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 
 export { type ResolvedUser, resolveUser, UserError } from './container-user.js';
 export { DEFAULT_SEARCH_PATH, ResolveError, resolveExecutable } from './resolve-executable.js';
+export { type ContainerTerminal, giveTerminalTo, openTerminal } from './terminal.js';
 
 /**
  * Returns the absolute path of the init's entry script, to spawn with fd 3

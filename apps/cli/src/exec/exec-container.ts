@@ -8,7 +8,10 @@ import { CliError, EXIT_STATUS, requireRoot } from '../cli-error.js';
 import { statusFromExit } from '../run/exit-status.js';
 import { findContainer, isContainerRunning } from '../store/container-commands.js';
 import { identityOf } from '../store/process-identity.js';
-import { joinContainerCgroups } from './container-cgroup-join.js';
+import { checkTerminalInput } from '../run/terminal.js';
+import { FORWARDED_SIGNALS } from '../run/signals.js';
+import { type CgroupSwitch, forkRefused, openCgroupSwitch, warnCgroupReturn } from './container-cgroup-join.js';
+import { execOnTerminal } from './exec-terminal.js';
 
 // `m-docker exec` runs a command in a running container, and no
 // JavaScript process enters the container. The CLI pins the container's
@@ -16,24 +19,26 @@ import { joinContainerCgroups } from './container-cgroup-join.js';
 // spawnInContainer joins PID 1's namespaces on the main thread through the
 // pidfd, spawns the command and returns. The command
 // gets the environment of PID 1, then -e; its working directory is -w or
-// PID 1's; its user is -u or PID 1's.
+// PID 1's; its user is -u or PID 1's. The CLI's main thread sits in the
+// container's cgroups while it forks (container-cgroup-join.ts), so the
+// command starts there. With -t, the command gets a pty of the container's
+// own devpts as its controlling terminal (exec-terminal.ts).
 
 /** The command and settings of one `exec` request. */
 export interface ExecRequest {
   reference: string;
   argv: string[];
   interactive: boolean;
+  tty: boolean;
   env: string[];
   workdir?: string;
   user?: string;
 }
 
-/** The signals exec passes on to the command, as run does to PID 1. */
-const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
-
 /** Runs the command in the container and returns its exit status, with run's statuses for failures. */
 export async function execInContainer(root: string, request: ExecRequest, log: Logger): Promise<number> {
   requireRoot('m-docker exec needs root');
+  if (request.tty) checkTerminalInput(request.interactive);
   const record = findContainer(root, request.reference);
   const init = record.init;
   if (!isContainerRunning(record) || init === undefined) {
@@ -41,20 +46,27 @@ export async function execInContainer(root: string, request: ExecRequest, log: L
   }
 
   const pidfd = openPinned(init.pid, init.startTime, request.reference);
+  let cgroups: CgroupSwitch | undefined;
   try {
     const settings = containerSettings(init.pid, request);
+    cgroups = openContainerCgroups(init.pid, request.reference, log);
     log.debug('exec', { container: record.id.slice(0, 12), pid: init.pid, command: request.argv[0] ?? '' });
-    return await spawnAndWait(pidfd, init.pid, request, settings, log);
+    if (request.tty) return await execOnTerminal(pidfd, cgroups, request, settings, log);
+    return await spawnAndWait(pidfd, cgroups, request, settings, log);
   } finally {
+    cgroups?.close();
     close(pidfd);
   }
 }
 
-interface ExecSettings {
+/** What the command gets from the container and from the request. */
+export interface ExecSettings {
   env: string[];
   cwd: string;
   uid: number;
   gid: number;
+  /** Supplementary groups: the -u user's from the container's /etc/group, or PID 1's. */
+  groups: number[];
 }
 
 // The pidfd refers to the process that had the pid when it was opened. The
@@ -77,6 +89,14 @@ function openPinned(pid: number, startTime: string, reference: string): number {
   return pidfd;
 }
 
+function openContainerCgroups(pid: number, reference: string, log: Logger): CgroupSwitch {
+  try {
+    return openCgroupSwitch(pid, (error) => warnCgroupReturn(log, error));
+  } catch (error) {
+    throw new CliError(`cannot exec in container ${reference}: cannot open its cgroups: ${(error as Error).message}`, undefined, { cause: error });
+  }
+}
+
 function containerSettings(pid: number, request: ExecRequest): ExecSettings {
   const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
   const env = new Map(environ.map((entry) => [entry.slice(0, entry.indexOf('=')), entry] as const));
@@ -93,11 +113,13 @@ function containerSettings(pid: number, request: ExecRequest): ExecSettings {
 
   let uid: number;
   let gid: number;
+  let groups: number[];
   if (request.user !== undefined) {
     try {
       const user = resolveUser({ spec: request.user }, `/proc/${pid}/root`);
       uid = user.uid;
       gid = user.gid;
+      groups = user.groups;
       if (!request.env.some((entry) => entry.startsWith('HOME='))) env.set('HOME', `HOME=${user.home}`);
     } catch (error) {
       if (error instanceof UserError) throw new CliError(error.message, undefined, { cause: error });
@@ -107,13 +129,14 @@ function containerSettings(pid: number, request: ExecRequest): ExecSettings {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
     gid = Number(/^Gid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    groups = (/^Groups:(.*)$/m.exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
   }
 
   const cwd = request.workdir ?? readlinkSync(`/proc/${pid}/cwd`);
-  return { env: [...env.values()], cwd, uid, gid };
+  return { env: [...env.values()], cwd, uid, gid, groups };
 }
 
-function spawnAndWait(pidfd: number, containerPid: number, request: ExecRequest, settings: ExecSettings, log: Logger): Promise<number> {
+function spawnAndWait(pidfd: number, cgroups: CgroupSwitch, request: ExecRequest, settings: ExecSettings, log: Logger): Promise<number> {
   const [command, ...args] = request.argv as [string, ...string[]];
   const env = Object.fromEntries(settings.env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
 
@@ -125,6 +148,7 @@ function spawnAndWait(pidfd: number, containerPid: number, request: ExecRequest,
       uid: settings.uid,
       gid: settings.gid,
       stdio: [request.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+      aroundStart: { before: cgroups.enter, after: cgroups.leave },
     });
   } catch (error) {
     throw new CliError(`cannot exec in the container: ${(error as Error).message}`, undefined, { cause: error });
@@ -138,20 +162,12 @@ function spawnAndWait(pidfd: number, containerPid: number, request: ExecRequest,
         reject(new CliError(`cannot run ${JSON.stringify(command)}: executable file not found in the container: check the command name and the container's PATH`, EXIT_STATUS.notFound));
       } else if (error.code === 'EACCES') {
         reject(new CliError(`cannot run ${JSON.stringify(command)}: permission denied: check that it is an executable file`, EXIT_STATUS.cannotExecute));
+      } else if (error.code === 'EAGAIN') {
+        reject(new CliError(forkRefused(command)));
       } else {
         reject(new CliError(`cannot run ${JSON.stringify(command)} in the container: ${error.message}`, undefined, { cause: error }));
       }
     });
-    // NOTE: the command runs from its execve until this write outside the
-    // container's cgroup, for a moment; Node's spawn cannot start a process
-    // in a cgroup (clone3 with CLONE_INTO_CGROUP).
-    if (child.pid !== undefined) {
-      try {
-        joinContainerCgroups(child.pid, containerPid);
-      } catch (error) {
-        log.warn('cannot move the exec process into the container cgroup', { error: (error as Error).message });
-      }
-    }
     for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
     child.once('exit', (code, signal) => {
       for (const name of FORWARDED_SIGNALS) process.off(name, forward);
@@ -159,3 +175,4 @@ function spawnAndWait(pidfd: number, containerPid: number, request: ExecRequest,
     });
   });
 }
+

@@ -11,7 +11,7 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'
  * signal for the CLI. Without -i the CLI's terminal sends SIGINT to the CLI
  * alone, which passes it on, as docker's --sig-proxy does.
  */
-export function forwardSignals(child: StartedProcess, log: Logger): () => void {
+export function forwardSignals(child: Pick<StartedProcess, 'pid' | 'kill'>, log: Logger): () => void {
   const handlers = new Map<NodeJS.Signals, () => void>();
   for (const signal of FORWARDED_SIGNALS) {
     const handler = () => {

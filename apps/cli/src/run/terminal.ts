@@ -142,6 +142,15 @@ export class TerminalRelay {
     this.#markDrained();
   }
 
+  /**
+   * Hangs up the pty and stops copying, for `exec -t` whose command exited
+   * while processes it left behind still hold the slave. They get SIGHUP,
+   * as when a terminal window closes. Call close() afterwards.
+   */
+  hangUp(): void {
+    this.#hangUp(new Error('the command exited'));
+  }
+
   #startInput(master: number): void {
     if (isatty(0)) {
       this.#savedMode = tcgetattr(0);
@@ -266,7 +275,7 @@ export class TerminalRelay {
   // returns, and the hangup makes it return.
   #hangUp(error: Error): void {
     if (this.#closed) return;
-    this.#log.debug('the CLI lost its terminal, hanging up the container terminal', { error: error.message });
+    this.#log.debug('hanging up the container terminal', { reason: error.message });
     if (this.#master !== undefined) {
       try {
         hangUpTerminal(this.#master);
