@@ -282,13 +282,6 @@ describe.skipIf(NOT_ROOT)('detached containers (root only)', () => {
     expect(readdirSync(join(store, 'containers'))).toEqual([]);
   });
 
-  it('run -d with -t is rejected', async () => {
-    const result = await cli(newStore(), ['run', '-d', '-t', 'true']);
-
-    expect(result.status).toBe(125);
-    expect(result.stderr).toContain('-d cannot be combined with -i or -t');
-  });
-
   it('20 parallel run -d come up distinct', async () => {
     const store = newStore();
     const runs = await Promise.all(Array.from({ length: 20 }, () => cli(store, ['run', '-d', 'sleep', '100'])));
