@@ -184,7 +184,7 @@ describe.skipIf(NOT_ROOT)('containers of foreground runs (root only)', () => {
 
     expect(result.status).toBe(1);
     expect(result.stderr).toBe('m-docker: no such container: "missing": see \'m-docker ps -a\'\n');
-    expect(record).toMatchObject({ Name: '/seen', Path: 'sh', Args: ['-c', 'exit 4'], State: { Status: 'exited', Running: false, ExitCode: 4 } });
+    expect(record).toMatchObject({ Name: '/seen', Path: 'sh', Args: ['-c', 'exit 4'], State: { Status: 'exited', Running: false, OOMKilled: false, ExitCode: 4 } });
   });
 
   it('rm refuses a running container without -f', async () => {

@@ -81,10 +81,10 @@ export async function runContainer(
     cgroup = containerCgroup(request.cgroup, id, timeline, warmUp);
     const container = { id, name: identity?.name ?? '' };
     const terminal = request.tty ? (monitor?.terminal ?? new TerminalRelay({ interactive: config.interactive, log })) : undefined;
-    const status = await runToExit(init, config, terminal, timeline, log, cgroup, () => monitor?.started(container));
+    const { status, oomKilled } = await runToExit(init, config, terminal, timeline, log, cgroup, () => monitor?.started(container));
     log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
-    root?.finish(status);
-    host?.finish(status);
+    root?.finish(status, oomKilled);
+    host?.finish(status, oomKilled);
     return status;
   } catch (error) {
     if (init) {
@@ -101,6 +101,8 @@ export async function runContainer(
   }
 }
 
+// Returns the status for the CLI and whether the kernel's OOM killer
+// killed a process of the container.
 async function runToExit(
   init: InitProcess,
   config: ReturnType<typeof buildConfig>,
@@ -109,7 +111,7 @@ async function runToExit(
   log: Logger,
   cgroup: RunCgroup,
   onStarted: () => void,
-): Promise<number> {
+): Promise<{ status: number; oomKilled: boolean }> {
   try {
     startContainer(init.pipeFd, config, timeline, {
       afterConfig: () => cgroup.create(),
@@ -133,9 +135,9 @@ async function runToExit(
     timeline.mark('container exited', { code: code ?? undefined, signal: signal ?? undefined });
     // The last output of a -t container is still in the pty.
     await terminal?.drained;
-    cgroup.reportOutOfMemory(log);
+    const oomKilled = cgroup.reportOutOfMemory(log);
     cgroup.remove(log);
-    return statusFromExit(code, signal);
+    return { status: statusFromExit(code, signal), oomKilled };
   } finally {
     terminal?.close();
     stopForwarding();
