@@ -144,6 +144,21 @@ describe.skipIf(!CAN_RUN)(`run in a cgroup (${SKIP_REASON})`, () => {
     expect(existingParentDirectories()).toEqual([]);
   });
 
+  it('memory limit kill of run -d is recorded', async () => {
+    const started = await run(['-d', '-m', '32m', '/bin/busybox', 'tail', '/dev/zero']);
+    const id = started.stdout.toString().trim();
+    const waited = await runCli(['wait', id]);
+    const [inspected] = JSON.parse((await runCli(['inspect', id])).stdout.toString());
+    const listed = JSON.parse((await runCli(['ps', '-a', '--format', 'json'])).stdout.toString().split('\n').find((line) => line.includes(id.slice(0, 12))) ?? '{}');
+    await runCli(['rm', id]);
+
+    expect(started.status).toBe(0);
+    expect(waited.stdout.toString()).toBe('137\n');
+    expect(inspected.State).toMatchObject({ Status: 'exited', OOMKilled: true, ExitCode: 137 });
+    expect(listed.Status).toMatch(/^Exited \(137\) .+ ago$/);
+    expect(existingParentDirectories()).toEqual([]);
+  });
+
   it('fork loop stops at --pids-limit 10', async () => {
     // echo and $((...)) are built in, so only `sleep` forks: the shell and 9 sleeps are the 10 tasks.
     const script = 'n=0; while [ $n -lt 30 ]; do sleep 30 2>/dev/null & n=$((n+1)); echo $n; done';

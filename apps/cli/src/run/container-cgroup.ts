@@ -47,8 +47,12 @@ export interface RunCgroup {
   join(pid: number): void;
   /** Logs at debug level how each warm-up write ended, once it has. */
   logWarmUps(log: Logger): void;
-  /** Prints one line on stderr when the OOM killer killed a process of the container. Call it after the init has exited. */
-  reportOutOfMemory(log: Logger): void;
+  /**
+   * Prints one line on stderr when the OOM killer killed a process of the
+   * container, and returns whether it did. Call it after the init has
+   * exited. A count that cannot be read is logged and counts as no kill.
+   */
+  reportOutOfMemory(log: Logger): boolean;
   /** Removes the cgroup, once. A failure is logged, not thrown, because the container has ended already. */
   remove(log: Logger): void;
 }
@@ -120,22 +124,23 @@ class RunningCgroup implements RunCgroup {
     for (const warmUp of this.#warmUps) logWarmUpOutcome(warmUp, log);
   }
 
-  reportOutOfMemory(log: Logger): void {
-    if (this.#cgroup === undefined) return;
+  reportOutOfMemory(log: Logger): boolean {
+    if (this.#cgroup === undefined) return false;
     let killed: boolean;
     try {
       killed = this.#cgroup.oomKilled();
     } catch (error) {
       log.warn("reading the container's OOM kill count failed", { error: (error as Error).message });
-      return;
+      return false;
     }
-    if (!killed) return;
+    if (!killed) return false;
 
     const message =
       this.request.memory === undefined
         ? "the container ran out of memory under the limit of a cgroup above it, and the kernel's OOM killer killed a process in it"
         : `the container reached its memory limit (--memory ${this.request.memory}), and the kernel's OOM killer killed a process in it: raise --memory`;
     writeSync(2, `m-docker: ${message}\n`);
+    return true;
   }
 
   remove(log: Logger): void {

@@ -26,8 +26,8 @@ import { DEFAULT_SHM_SIZE, orderMounts, parseByteSize, parseTmpfs, parseVolume, 
 /** The container's root, ready for the config, and how to end it. */
 export interface PreparedRoot {
   settings: RootSettings;
-  /** Records the exit status, or removes the container with --rm. */
-  finish(status: number): void;
+  /** Records the exit status and whether the OOM killer killed a process of the container, or removes the container with --rm. */
+  finish(status: number, oomKilled: boolean): void;
   /** Removes everything prepare created, after a failure before the command ran. */
   discard(): void;
 }
@@ -110,8 +110,8 @@ export async function prepareRoot(
     };
     return {
       settings,
-      finish: (status) => {
-        finishContainer(request.root, record, status);
+      finish: (status, oomKilled) => {
+        finishContainer(request.root, record, status, oomKilled);
         if (request.remove) removeAnonymousVolumes(request.root, record.volumes);
       },
       discard: () => {

@@ -27,7 +27,8 @@ export function startIdentity(request: RunRequest, id: string, initPid: number |
 /** A record of a container on the host's root, and how to end it. */
 export interface HostContainer {
   record: ContainerRecord;
-  finish(status: number): void;
+  /** Records the exit: the status and whether the OOM killer killed a process of the container. */
+  finish(status: number, oomKilled: boolean): void;
   discard(): void;
 }
 
@@ -50,7 +51,7 @@ export function registerHostContainer(request: RunRequest, id: string, identity:
   log.debug('container registered', { name: identity.name });
   return {
     record,
-    finish: (status) => finishContainer(request.root, record, status),
+    finish: (status, oomKilled) => finishContainer(request.root, record, status, oomKilled),
     discard: () => removeContainer(request.root, id),
   };
 }

@@ -1,10 +1,15 @@
-import { appendFileSync, createReadStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 
+import type { Logger } from '@m-docker/log';
 import type { StdioEntry } from '@m-docker/runtime';
 import { close, readFd, socketpair, writeFd } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
+import { DetachedTerminal, type TerminalEnd } from './detached-terminal.js';
 import { MONITOR_VARIABLE } from './early-init.js';
+import { LogLineWriter } from './log-file.js';
+
+export type { LogEntry } from './log-file.js';
 
 // `run -d`: the CLI starts a copy of itself, the monitor, in a session of
 // its own, and returns once the monitor reports that COMMAND runs. The
@@ -17,6 +22,13 @@ import { MONITOR_VARIABLE } from './early-init.js';
 //   CLI --spawn (setsid, fd 3)--> monitor --spawn--> init --execve--> COMMAND
 //   CLI <--- {"id", "name"} or {"error", "status"} --- monitor   (fd 3, one line)
 //
+// With -t, COMMAND's fds 0-2 are the pty instead, and the monitor copies
+// its output (detached-terminal.ts). The init's own stdout and stderr
+// sockets then end at its execve. With -i alone, COMMAND's stdin is a
+// socket whose other end the monitor keeps open and never writes to. A
+// command such as `sh` or `cat` then waits for input rather than reading
+// end of file. Without -i or -t, stdin is /dev/null.
+//
 // If the monitor dies, its end of fd 3 closes and the CLI fails instead of
 // waiting; the container dies with it through its parent-death signal.
 
@@ -26,18 +38,21 @@ const REPORT_MAX = 64 * 1024;
 
 /** The hooks through which a monitor's runContainer differs from a foreground run. */
 export interface MonitorHooks {
-  /** The init's fds 0, 1 and 2: /dev/null and the log sockets. */
+  /** The init's fds 0, 1 and 2: /dev/null or the stdin socket (-i), and the log sockets. */
   stdio: readonly [StdioEntry, StdioEntry, StdioEntry];
+  /** The monitor's end of the pty, with -t. */
+  terminal: TerminalEnd | undefined;
   /** Called once COMMAND runs. */
   started(container: { id: string; name: string }): void;
 }
 
-/** A record of one line of a container's log file. */
-export interface LogEntry {
-  log: string;
-  stream: 'stdout' | 'stderr';
-  /** ISO 8601 time at which the monitor read the line. */
-  time: string;
+/** The parts of the run request that the monitor uses. */
+export interface MonitorOptions {
+  /** The store's root directory. */
+  root: string;
+  interactive: boolean;
+  tty: boolean;
+  log: Logger;
 }
 
 /** Starts the monitor for `argv` (the whole command line) and returns once it reports; prints the container id. */
@@ -65,10 +80,14 @@ export async function runDetached(argv: readonly string[]): Promise<number> {
   }
 }
 
-/** Creates the monitor's side: the log sockets, the report to the CLI, and the copy of COMMAND's output into the log. */
-export function startMonitor(reportFd: number, root: string): MonitorHooks & { fail(error: CliError): void; drained: Promise<void> } {
+/** Creates the monitor's side: COMMAND's stdio, the report to the CLI, and the copy of COMMAND's output into the log. */
+export function startMonitor(reportFd: number, options: MonitorOptions): MonitorHooks & { fail(error: CliError): void; drained: Promise<void> } {
   const [stdoutRead, stdoutWrite] = socketpair();
   const [stderrRead, stderrWrite] = socketpair();
+  // With -t the pty is stdin, so the socket is needed only for -i without -t.
+  const stdin = options.interactive && !options.tty ? socketpair() : undefined;
+  let logFile: string | undefined;
+  const terminal = options.tty ? new DetachedTerminal({ logFile: () => logFile as string, log: options.log }) : undefined;
   let resolveDrained: () => void = () => {};
   const drained = new Promise<void>((resolve) => {
     resolveDrained = resolve;
@@ -84,12 +103,19 @@ export function startMonitor(reportFd: number, root: string): MonitorHooks & { f
   };
 
   return {
-    stdio: ['ignore', stdoutWrite, stderrWrite],
+    stdio: [stdin?.[1] ?? 'ignore', stdoutWrite, stderrWrite],
+    terminal,
     started: ({ id, name }) => {
       close(stdoutWrite);
       close(stderrWrite);
-      const file = `${root}/containers/${id}/container.log`;
-      Promise.all([copyLines(stdoutRead, 'stdout', file), copyLines(stderrRead, 'stderr', file)]).then(resolveDrained, resolveDrained);
+      // The init has its own copy of COMMAND's end of the stdin socket. The
+      // monitor keeps the other end open, unwritten, until it exits.
+      if (stdin !== undefined) close(stdin[1]);
+      logFile = `${options.root}/containers/${id}/container.log`;
+      Promise.all([copyLines(stdoutRead, new LogLineWriter(logFile, 'stdout')), copyLines(stderrRead, new LogLineWriter(logFile, 'stderr'))]).then(
+        resolveDrained,
+        resolveDrained,
+      );
       report({ id, name });
     },
     fail: (error) => {
@@ -118,32 +144,13 @@ function readReport(fd: number): { id: string; name: string } | { error: string;
   return JSON.parse(text);
 }
 
-// Appends each line that `fd` delivers to `file` as a LogEntry; a last line
-// without a newline is written when the stream ends.
-function copyLines(fd: number, stream: LogEntry['stream'], file: string): Promise<void> {
+// Copies what `fd` delivers into the log file until end of stream.
+function copyLines(fd: number, lines: LogLineWriter): Promise<void> {
   return new Promise((resolve) => {
-    let pending = '';
-    const write = (text: string) => {
-      const entry: LogEntry = { log: text, stream, time: new Date().toISOString() };
-      try {
-        appendFileSync(file, `${JSON.stringify(entry)}\n`);
-      } catch {
-        // The directory is gone: --rm removed the container, log and all.
-      }
-    };
-    const input = createReadStream('', { fd, encoding: 'utf8' });
-    input.on('data', (chunk) => {
-      pending += chunk as string;
-      let newline = pending.indexOf('\n');
-      while (newline !== -1) {
-        write(pending.slice(0, newline + 1));
-        pending = pending.slice(newline + 1);
-        newline = pending.indexOf('\n');
-      }
-    });
+    const input = createReadStream('', { fd });
+    input.on('data', (chunk) => lines.write(chunk as Buffer));
     const finish = () => {
-      if (pending !== '') write(pending);
-      pending = '';
+      lines.end();
       resolve();
     };
     input.on('end', finish);

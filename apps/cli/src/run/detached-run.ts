@@ -7,18 +7,16 @@ import { MONITOR_VARIABLE } from './early-init.js';
 import { runContainer } from './run-container.js';
 
 /**
- * Runs `run -d`. In the CLI it starts the monitor and prints the
- * container's id. In the monitor (MONITOR_VARIABLE set) it runs the
- * container to its end, with the output going to the log file.
+ * Runs `run -d`, with or without -i and -t. In the CLI it starts the
+ * monitor and prints the container's id, and needs no client terminal, as
+ * with docker. In the monitor (MONITOR_VARIABLE set) it runs the container
+ * to its end, with the output going to the log file.
  */
 export async function runDetachedRequest(argv: readonly string[], request: RunRequest, log: Logger, started: number): Promise<number> {
-  if (request.interactive || request.tty) {
-    throw new CliError('-d cannot be combined with -i or -t: m-docker cannot attach to a detached container; drop -i and -t, and read its output with m-docker logs');
-  }
   const reportFd = process.env[MONITOR_VARIABLE];
   if (reportFd === undefined) return runDetached(argv);
 
-  const monitor = startMonitor(Number(reportFd), request.root);
+  const monitor = startMonitor(Number(reportFd), { root: request.root, interactive: request.interactive, tty: request.tty, log });
   try {
     const status = await runContainer(request, log, started, undefined, monitor);
     await monitor.drained;

@@ -8,6 +8,7 @@ import { buildConfig, hostRootSettings, type RootSettings, type RunRequest, vali
 import type { PreparedRoot } from './container-root.js';
 import { type ContainerIdentity, type HostContainer, registerHostContainer, startIdentity } from './container-state.js';
 import type { MonitorHooks } from './detach.js';
+import type { TerminalEnd } from './detached-terminal.js';
 import type { EarlyInit } from './early-init.js';
 import { statusFromExit } from './exit-status.js';
 import { type InitProcess, spawnInit } from './init-process.js';
@@ -47,7 +48,8 @@ export async function runContainer(
     const id = newContainerId();
     const hostname = request.hostname ?? id.slice(0, 12);
     validateRequest(request, hostname);
-    if (request.tty) checkTerminalInput(request.interactive);
+    // A detached container's pty belongs to its monitor, which needs no client terminal.
+    if (request.tty && monitor === undefined) checkTerminalInput(request.interactive);
 
     const log = parentLog.child({ id: id.slice(0, 12) });
     timeline.mark('cli started', undefined, started);
@@ -78,10 +80,11 @@ export async function runContainer(
     const config = buildConfig(request, id, hostname, settings);
     cgroup = containerCgroup(request.cgroup, id, timeline, warmUp);
     const container = { id, name: identity?.name ?? '' };
-    const status = await runToExit(init, config, request.tty, timeline, log, cgroup, () => monitor?.started(container));
+    const terminal = request.tty ? (monitor?.terminal ?? new TerminalRelay({ interactive: config.interactive, log })) : undefined;
+    const { status, oomKilled } = await runToExit(init, config, terminal, timeline, log, cgroup, () => monitor?.started(container));
     log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
-    root?.finish(status);
-    host?.finish(status);
+    root?.finish(status, oomKilled);
+    host?.finish(status, oomKilled);
     return status;
   } catch (error) {
     if (init) {
@@ -98,16 +101,17 @@ export async function runContainer(
   }
 }
 
+// Returns the status for the CLI and whether the kernel's OOM killer
+// killed a process of the container.
 async function runToExit(
   init: InitProcess,
   config: ReturnType<typeof buildConfig>,
-  tty: boolean,
+  terminal: TerminalEnd | undefined,
   timeline: Timeline,
   log: Logger,
   cgroup: RunCgroup,
   onStarted: () => void,
-): Promise<number> {
-  const terminal = tty ? new TerminalRelay({ interactive: config.interactive, log }) : undefined;
+): Promise<{ status: number; oomKilled: boolean }> {
   try {
     startContainer(init.pipeFd, config, timeline, {
       afterConfig: () => cgroup.create(),
@@ -131,9 +135,9 @@ async function runToExit(
     timeline.mark('container exited', { code: code ?? undefined, signal: signal ?? undefined });
     // The last output of a -t container is still in the pty.
     await terminal?.drained;
-    cgroup.reportOutOfMemory(log);
+    const oomKilled = cgroup.reportOutOfMemory(log);
     cgroup.remove(log);
-    return statusFromExit(code, signal);
+    return { status: statusFromExit(code, signal), oomKilled };
   } finally {
     terminal?.close();
     stopForwarding();

@@ -298,7 +298,7 @@ export class TerminalRelay {
  * it in close(), once no read uses it any more: a read in flight keeps
  * using the number, which a new file could otherwise get in the meantime.
  */
-class DescriptorReader {
+export class DescriptorReader {
   readonly #fd: number;
   readonly #onData: (chunk: Buffer) => boolean;
   readonly #onEnd: (error?: NodeJS.ErrnoException) => void;

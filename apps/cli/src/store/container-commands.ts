@@ -149,6 +149,7 @@ export function inspectContainers(root: string, references: readonly string[]): 
         State: {
           Status: isContainerRunning(record) ? 'running' : 'exited',
           Running: isContainerRunning(record),
+          OOMKilled: record.oomKilled === true,
           Pid: isContainerRunning(record) ? (record.init?.pid ?? 0) : 0,
           ExitCode: record.exitCode ?? null,
           FinishedAt: record.finished ?? null,

@@ -46,6 +46,8 @@ export interface ContainerRecord {
   /** ISO 8601 time of the exit, once the container exited. */
   finished?: string;
   exitCode?: number;
+  /** Whether the kernel's OOM killer killed a process in the container's cgroup, recorded with the exit (docker's State.OOMKilled). */
+  oomKilled?: boolean;
 }
 
 /** Paths of one container's directory. */
@@ -87,14 +89,14 @@ export function updateContainer(root: string, record: ContainerRecord): void {
 }
 
 /** Records the exit, or removes the directory when the container asked for --rm. */
-export function finishContainer(root: string, record: ContainerRecord, exitCode: number): void {
+export function finishContainer(root: string, record: ContainerRecord, exitCode: number, oomKilled = false): void {
   if (record.autoRemove) {
     writeExitCode(root, record.id, exitCode);
     removeContainer(root, record.id);
     return;
   }
   const dir = `${containersDir(root)}/${record.id}`;
-  writeRecord(dir, { ...record, finished: new Date().toISOString(), exitCode });
+  writeRecord(dir, { ...record, finished: new Date().toISOString(), exitCode, oomKilled });
 }
 
 // A --rm container's directory goes at its exit, but `wait` on it must
