@@ -7,11 +7,10 @@ import { buildTestImages } from '../../../scripts/test-images/build-test-images.
 import { cgroupsBelow, removeParentDirectories, suiteParent } from './cgroup-helpers.js';
 import { childPids, HAS_BUSYBOX, hostMounts, isAlive, killStartedCli, makeTempDir, NOT_ROOT, runCli, waitFor } from './helpers.js';
 
-// Killing the CLI of a foreground run, the CLI of `run -d` or a monitor at
-// any moment of the start never leaves a container that ps shows as
-// running after its processes are gone, nor one that rm -f cannot remove:
-// afterwards the store, the cgroups and the host's mount table are as
-// before. The moments are delays after the spawn; each row of the table
+// Killing the CLI of a foreground run or the monitor of `run -d` at any
+// moment of the start never leaves a container that ps shows as running
+// after its processes are gone, nor one that rm -f cannot remove. After
+// rm -f, the store, the cgroups and the host's mount table are as before. The moments are delays after the spawn; each row of the table
 // kills at another step of the start on a typical machine, and every row
 // must end clean wherever its kill lands.
 
