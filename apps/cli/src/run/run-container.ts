@@ -112,6 +112,7 @@ async function runToExit(
     startContainer(init.pipeFd, config, timeline, {
       afterConfig: () => cgroup.create(),
       beforeStart: () => cgroup.join(init.child.pid),
+      pidsLimit: () => cgroup.takePidsLimit(),
       terminal: terminal?.attach,
     });
   } catch (error) {
