@@ -115,6 +115,7 @@ export function openBunLibc(): Libc {
       const env = pointerArray(envp);
       return call.execve(cString(path), args.array, env.array);
     },
+    execvePrepared: (path, argv, envp) => call.execve(path, argv, envp),
     fcntl: (fd, command, argument) => call.fcntl(fd, command, argument),
     prctl: (option, argument) => call.prctl(option, argument),
     prctlReadInt: (option, result) => call.prctl(option, BigInt(ffi.ptr(result))),

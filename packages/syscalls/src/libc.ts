@@ -21,6 +21,8 @@ export interface Libc {
   fchdir(fd: number): number;
   chroot(path: string): number;
   execve(path: string, argv: readonly string[], envp: readonly string[]): number;
+  /** execve(2) with a NUL-terminated path and NULL-terminated arrays of string addresses, converted in advance. */
+  execvePrepared(path: Uint8Array, argv: BigUint64Array, envp: BigUint64Array): number;
   /** fcntl(2) with an int argument (F_SETFD, F_SETFL) or none (F_GETFD, F_GETFL: pass 0). */
   fcntl(fd: number, command: number, argument: number): number;
   /** prctl(2) with one unsigned long argument, such as a signal number. */

@@ -116,6 +116,7 @@ async function runToExit(
     startContainer(init.pipeFd, config, timeline, {
       afterConfig: () => cgroup.create(),
       beforeStart: () => cgroup.join(init.child.pid),
+      pidsLimit: () => cgroup.takePidsLimit(),
       terminal: terminal?.attach,
     });
   } catch (error) {
