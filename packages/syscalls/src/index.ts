@@ -32,3 +32,16 @@ export {
   runInContainer,
   spawnInContainer,
 } from './spawn-in-container.js';
+export {
+  LOCK_EX,
+  LOCK_FILE_MODE,
+  LOCK_NB,
+  LOCK_SH,
+  LOCK_UN,
+  type LockMode,
+  type LockOptions,
+  lockFile,
+  O_CREAT,
+  unlockFile,
+  withFileLock,
+} from './file-lock.js';
