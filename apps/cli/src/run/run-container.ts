@@ -6,7 +6,7 @@ import { containerCgroup, type RunCgroup } from './container-cgroup.js';
 import { startMigrationWarmUp } from './container-cgroup-warm-up.js';
 import { buildConfig, hostRootSettings, type RootSettings, type RunRequest, validateRequest } from './container-config.js';
 import type { PreparedRoot } from './container-root.js';
-import { type ContainerIdentity, type HostContainer, registerHostContainer, startIdentity } from './container-state.js';
+import { type HostContainer, registerHostContainer, startIdentity } from './container-state.js';
 import type { MonitorHooks } from './detach.js';
 import type { EarlyInit } from './early-init.js';
 import { statusFromExit } from './exit-status.js';
@@ -39,7 +39,6 @@ export async function runContainer(
   let init = early?.init;
   let root: PreparedRoot | undefined;
   let host: HostContainer | undefined;
-  let identity: (ContainerIdentity & { release(): void }) | undefined;
   let cgroup: RunCgroup | undefined;
   try {
     requireRoot('m-docker run needs root');
@@ -63,7 +62,7 @@ export async function runContainer(
 
     const ownRoot = request.image !== undefined || request.rootfs !== undefined;
     if (!ownRoot) await rejectImageName(request);
-    identity = startIdentity(request, id, init.child.pid);
+    const identity = startIdentity(request, init.child.pid);
     let settings: RootSettings;
     if (ownRoot) {
       const { prepareRoot } = await import('./container-root.js');
@@ -77,7 +76,7 @@ export async function runContainer(
 
     const config = buildConfig(request, id, hostname, settings);
     cgroup = containerCgroup(request.cgroup, id, timeline, warmUp);
-    const container = { id, name: identity?.name ?? '' };
+    const container = { id, name: root?.name ?? host?.record.name ?? '' };
     const status = await runToExit(init, config, request.tty, timeline, log, cgroup, () => monitor?.started(container));
     log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
     root?.finish(status);
@@ -91,7 +90,6 @@ export async function runContainer(
     cgroup?.remove(parentLog);
     root?.discard();
     host?.discard();
-    identity?.release();
     const summary = timeline.summary();
     if (summary !== '') parentLog.debug(`timeline in ms since the CLI process started: ${summary}`);
     throw error;
