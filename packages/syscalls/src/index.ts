@@ -33,3 +33,16 @@ export {
   spawnInContainer,
 } from './spawn-in-container.js';
 export { type ChildExit, reapChild, type SpawnUser, spawnOnTerminal, type TerminalSpawnOptions } from './spawn-on-terminal.js';
+export {
+  LOCK_EX,
+  LOCK_FILE_MODE,
+  LOCK_NB,
+  LOCK_SH,
+  LOCK_UN,
+  type LockMode,
+  type LockOptions,
+  lockFile,
+  O_CREAT,
+  unlockFile,
+  withFileLock,
+} from './file-lock.js';

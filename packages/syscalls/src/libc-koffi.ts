@@ -68,6 +68,7 @@ export function openKoffiLibc(): Libc {
     write: (fd, buffer) => write(fd, buffer, buffer.byteLength),
     open: lib.func('int open(const char *path, int flags, int mode)'),
     access: lib.func('int access(const char *path, int mode)'),
+    flock: lib.func('int flock(int fd, int operation)'),
     dup2: lib.func('int dup2(int oldfd, int newfd)'),
     setsid: lib.func('int setsid(void)'),
     socketpair: lib.func('int socketpair(int domain, int type, int protocol, int *sv)'),

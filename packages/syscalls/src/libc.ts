@@ -37,6 +37,8 @@ export interface Libc {
   write(fd: number, buffer: Uint8Array): number;
   open(path: string, flags: number, mode: number): number;
   access(path: string, mode: number): number;
+  /** flock(2): `operation` is LOCK_SH or LOCK_EX, optionally ORed with LOCK_NB, or LOCK_UN. */
+  flock(fd: number, operation: number): number;
   dup2(oldFd: number, newFd: number): number;
   setsid(): number;
   /** socketpair(2): fills `fds` with the two descriptors. */
