@@ -1,6 +1,6 @@
 import { close } from './calls.js';
 import { errnoName, SyscallError } from './errors.js';
-import { O_CLOEXEC, O_RDONLY, openFile } from './fd-io.js';
+import { O_CLOEXEC, O_CREAT, O_RDONLY, openFile } from './fd-io.js';
 import { lastErrno, loadLibc } from './libc.js';
 
 // Advisory whole-file locks with flock(2). A lock belongs to the open file
@@ -27,9 +27,6 @@ export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
-
-/** open(2) flag: create the file when it does not exist (asm-generic value, the same on x86_64 and aarch64). */
-export const O_CREAT = 0o100;
 
 /** The permission bits of a lock file that withFileLock creates, before the umask. */
 export const LOCK_FILE_MODE = 0o600;

@@ -1,7 +1,7 @@
+import { currentJsRuntime, type JsRuntime } from '@m-docker/runtime';
 import { fallbackDescriber, SyscallError } from './errors.js';
 import { openBunLibc } from './libc-bun.js';
 import { openKoffiLibc } from './libc-koffi.js';
-import { currentJsRuntime, type JsRuntime } from '@m-docker/runtime';
 
 /**
  * The glibc functions m-docker calls, with one implementation per

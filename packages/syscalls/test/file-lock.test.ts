@@ -232,9 +232,11 @@ describe('file locks between processes', () => {
     expect(await holder.nextLine()).toMatchObject({ step: 'locked' });
 
     const tried = startLockFixture('try', path);
+    // Listening for the exit from the start: the process may end before its last line is read.
+    const triedExit = waitForExit(tried.child);
 
     expect(await tried.nextLine()).toEqual({ step: 'tried', locked: false });
-    expect(await waitForExit(tried.child)).toMatchObject({ status: 0 });
+    expect(await triedExit).toMatchObject({ status: 0 });
   });
 
   it('waiter proceeds when the holder is killed', async () => {
@@ -242,6 +244,8 @@ describe('file locks between processes', () => {
     const holder = startLockFixture('hold', path);
     expect(await holder.nextLine()).toMatchObject({ step: 'locked' });
     const waiter = startLockFixture('wait', path);
+    // Listening for the exit from the start: the process may end before its last line is read.
+    const waiterExit = waitForExit(waiter.child);
     expect(await waiter.nextLine()).toMatchObject({ step: 'waiting' });
     await waitUntil(() => waitersOn(path).length === 1, 'the waiter to block in flock');
 
@@ -250,18 +254,19 @@ describe('file locks between processes', () => {
 
     expect(await holderExit).toMatchObject({ signal: 'SIGKILL' });
     expect(await waiter.nextLine()).toEqual({ step: 'locked' });
-    expect(await waitForExit(waiter.child)).toMatchObject({ status: 0 });
+    expect(await waiterExit).toMatchObject({ status: 0 });
     expect(waitersOn(path)).toEqual([]);
   });
 
   it('child program never gets the lock descriptor', async () => {
     const path = lockPath();
     const spawner = startLockFixture('spawn', path);
+    const spawnerExit = waitForExit(spawner.child);
 
     const { targets } = (await spawner.nextLine()) as { targets: string[] };
 
     expect(targets.length).toBeGreaterThanOrEqual(3);
     expect(targets).not.toContain(path);
-    expect(await waitForExit(spawner.child)).toMatchObject({ status: 0 });
+    expect(await spawnerExit).toMatchObject({ status: 0 });
   });
 });
