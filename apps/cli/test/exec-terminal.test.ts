@@ -89,7 +89,9 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec -t (root only; needs /bin/busybo
     const result = await cli(['exec', '-t', 'target', 'nosuchcommand']);
 
     expect(result.status).toBe(127);
-    expect(result.stderr.toString()).toContain('cannot run "nosuchcommand": executable file not found in the container');
+    expect(result.stderr.toString()).toBe(
+      'm-docker: cannot run "nosuchcommand": executable file "nosuchcommand" not found in $PATH: check the command name and the container\'s PATH\n',
+    );
   });
 
   it('exec -t of a file without execute permission gives 126', async () => {
@@ -110,7 +112,7 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec -t (root only; needs /bin/busybo
     const result = await cli(['exec', '-it', 'target', 'true'], { input: '' });
 
     expect(result.status).toBe(125);
-    expect(result.stderr.toString()).toBe('m-docker: the input device is not a TTY: run -it from a terminal, or drop -t to pass input through a pipe or file\n');
+    expect(result.stderr.toString()).toBe('m-docker: the input device is not a TTY: exec -it from a terminal, or drop -t to pass input through a pipe or file\n');
   });
 
   // A process left in the background that ignores the hangup keeps the pty

@@ -61,6 +61,7 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec (root only; needs /bin/busybox)'
       { env: { COPIED: 'from-caller' } },
     );
 
+    expect(result.stderr).toBe('');
     expect(result.stdout.toString()).toBe('1 from-caller /home/app /home/app 1000:1000\n');
   });
 
@@ -75,7 +76,7 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec (root only; needs /bin/busybox)'
     const still = await cli(['ps', '--format', 'json']);
 
     expect(result.status).toBe(127);
-    expect(result.stderr).toContain('cannot run "nosuchcommand": executable file not found in the container');
+    expect(result.stderr).toBe('m-docker: cannot run "nosuchcommand": executable file "nosuchcommand" not found in $PATH: check the command name and the container\'s PATH\n');
     expect(still.stdout.toString()).toContain('"Names":"target"');
   });
 
@@ -105,6 +106,39 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec (root only; needs /bin/busybox)'
     expect(result.stderr).toBe("m-docker: container stopped is not running: exec needs a running container (see 'm-docker ps')\n");
     expect(existsSync(marker)).toBe(false);
     await cli(['rm', 'stopped']);
+  });
+
+  it('exec of a folder gives 126', async () => {
+    const result = await cli(['exec', 'target', '/etc']);
+
+    expect(result.status).toBe(126);
+    expect(result.stderr).toBe('m-docker: cannot run "/etc": "/etc" is a directory: check that it is an executable file\n');
+  });
+
+  it('exec -w of a missing folder fails', async () => {
+    const result = await cli(['exec', '-w', '/nonexistent', 'target', 'true']);
+
+    expect(result.status).toBe(125);
+    expect(result.stderr).toContain('cannot use working directory "/nonexistent"');
+    expect(result.stderr).toContain('give -w an existing folder');
+  });
+
+  // The CLI's thread counts in the container's pids cgroup from the fork
+  // until it has moved back, a moment in which the command may already
+  // fork. With one slot to spare for that thread, the command's first
+  // fork always succeeds.
+  it('exec command forks at once under a small pids limit', async () => {
+    const started = await cli(['run', '-d', '--name', 'small', '--pids-limit', '4', '--image', 'busybox', 'sleep', '100']);
+    expect(started.status).toBe(0);
+
+    const results = [];
+    for (let round = 0; round < 5; round++) results.push(await cli(['exec', 'small', 'sh', '-c', 'sleep 0 & wait; echo forked']));
+    await cli(['rm', '-f', 'small']);
+
+    for (const result of results) {
+      expect(result.stderr).toBe('');
+      expect(result.stdout.toString()).toBe('forked\n');
+    }
   });
 
   it('exec of an unknown container fails', async () => {

@@ -251,6 +251,15 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX || !HAS_TMUX)('run -it and exec -it in 
       sttyUnchanged();
     });
 
+    // The pty has the window's size before the command starts, as full-screen
+    // programs read it first.
+    it('exec -it command starts with the window size', async () => {
+      startCli(['exec', '-it', 'exec-target', 'stty', 'size'], { columns: 90, rows: 25 });
+
+      expect(await cliStatus()).toBe(0);
+      expect(terminal.screen()).toMatch(/^25 90$/m);
+    });
+
     it('exec -it stty size follows the window', async () => {
       await startExecShell({ columns: 90, rows: 25 });
       terminal.typeLine('echo "size: $(stty size)"');

@@ -159,9 +159,12 @@ export function prepareExecve(path: string, argv: readonly string[], env: readon
   };
 }
 
-// Copies each value, UTF-8 and NUL-terminated, into one zero-filled buffer
-// and lists the address of each copy, then 0 (NULL).
-function cStringArray(libc: Libc, values: readonly string[]): { strings: Uint8Array; pointers: BigUint64Array } {
+/**
+ * Copies each value, UTF-8 and NUL-terminated, into one zero-filled buffer
+ * and lists the address of each copy, then 0 (NULL): a char *[] built
+ * before a call that must not allocate.
+ */
+export function cStringArray(libc: Libc, values: readonly string[]): { strings: Uint8Array; pointers: BigUint64Array } {
   const encoded = values.map((value) => Buffer.from(value, 'utf8'));
   const size = encoded.reduce((total, bytes) => total + bytes.byteLength + 1, 0);
   const strings = new Uint8Array(new ArrayBuffer(Math.max(size, 1)));

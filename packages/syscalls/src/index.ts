@@ -44,7 +44,17 @@ export {
   spawnInContainer,
 } from './spawn-in-container.js';
 export { type NamespaceSpawnOptions, runInNamespaces, spawnInNamespaces } from './spawn-in-namespaces.js';
-export { type ChildExit, reapChild, type SpawnUser, spawnOnTerminal, type TerminalSpawnOptions } from './spawn-on-terminal.js';
+export {
+  type ChildExit,
+  type PreparedSpawn,
+  type ProcessSpawnOptions,
+  prepareSpawn,
+  reapChild,
+  type SpawnOutcome,
+  type SpawnStdio,
+  type SpawnUser,
+  spawnProcess,
+} from './spawn-process.js';
 export {
   cfmakeraw,
   getWindowSize,

@@ -163,11 +163,7 @@ export function openBunLibc(): Libc {
     pidfdOpen: (number, pid, flags) => Number(call.syscall(number, pid, flags, 0)),
     // getcwd(3) returns NULL on failure, which bun:ffi gives as null.
     getcwd: (buffer) => (call.getcwd(buffer, buffer.byteLength) === null ? -1 : 0),
-    posixSpawn: (pid, path, fileActions, attributes, argv, envp) => {
-      const args = pointerArray(argv);
-      const env = pointerArray(envp);
-      return call.posix_spawn(pid, cString(path), fileActions, attributes, args.array, env.array);
-    },
+    posixSpawn: (pid, path, fileActions, attributes, argv, envp) => call.posix_spawn(pid, path, fileActions, attributes, argv, envp),
     posixSpawnattrInit: (attributes) => call.posix_spawnattr_init(attributes),
     posixSpawnattrDestroy: (attributes) => call.posix_spawnattr_destroy(attributes),
     posixSpawnattrSetflags: (attributes, flags) => call.posix_spawnattr_setflags(attributes, flags),

@@ -36,7 +36,7 @@ export function openKoffiLibc(): Libc {
   const lgetxattr = lib.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)');
   const getcwd = lib.func('void *getcwd(_Out_ uint8_t *buf, size_t size)');
   const posixSpawn = lib.func(
-    'int posix_spawn(_Out_ int *pid, const char *path, const uint8_t *actions, const uint8_t *attributes, const char **argv, const char **envp)',
+    'int posix_spawn(_Out_ int *pid, const uint8_t *path, const uint8_t *actions, const uint8_t *attributes, const uint64_t *argv, const uint64_t *envp)',
   );
   const getgroups = lib.func('int getgroups(int size, _Out_ uint32_t *list)');
   const addopen = lib.func(
@@ -99,8 +99,7 @@ export function openKoffiLibc(): Libc {
     pidfdOpen: (number, pid, flags) => syscall(number, 'int', pid, 'unsigned int', flags),
     // getcwd(3) returns NULL on failure and `buf` on success.
     getcwd: (buffer) => (getcwd(buffer, buffer.byteLength) === null ? -1 : 0),
-    posixSpawn: (pid, path, fileActions, attributes, argv, envp) =>
-      posixSpawn(pid, path, fileActions, attributes, [...argv, null], [...envp, null]),
+    posixSpawn: (pid, path, fileActions, attributes, argv, envp) => posixSpawn(pid, path, fileActions, attributes, argv, envp),
     posixSpawnattrInit: lib.func('int posix_spawnattr_init(uint8_t *attributes)'),
     posixSpawnattrDestroy: lib.func('int posix_spawnattr_destroy(uint8_t *attributes)'),
     posixSpawnattrSetflags: lib.func('int posix_spawnattr_setflags(uint8_t *attributes, short flags)'),

@@ -78,10 +78,11 @@ export interface Libc {
   getcwd(buffer: Uint8Array): number;
   /**
    * posix_spawn(3) with the attributes and file actions laid out in
-   * `attributes` and `fileActions`, which the functions below fill in.
-   * Writes the child's pid to `pid[0]`; returns 0 or an errno value.
+   * `attributes` and `fileActions`, which the functions below fill in, and
+   * the path, argv and envp built beforehand (cStringArray). Writes the
+   * child's pid to `pid[0]`; returns 0 or an errno value.
    */
-  posixSpawn(pid: Int32Array, path: string, fileActions: Uint8Array, attributes: Uint8Array, argv: readonly string[], envp: readonly string[]): number;
+  posixSpawn(pid: Int32Array, path: Uint8Array, fileActions: Uint8Array, attributes: Uint8Array, argv: BigUint64Array, envp: BigUint64Array): number;
   posixSpawnattrInit(attributes: Uint8Array): number;
   posixSpawnattrDestroy(attributes: Uint8Array): number;
   posixSpawnattrSetflags(attributes: Uint8Array, flags: number): number;

@@ -1,7 +1,6 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-
-import type { Logger } from '@m-docker/log';
 import { type CgroupLayout, detectLayout, ownCgroupPaths } from '@m-docker/cgroups';
+import type { Logger } from '@m-docker/log';
 
 // An exec'd process belongs in its container's cgroups from its first
 // instruction, so that it counts against the container's limits before it
@@ -70,8 +69,11 @@ export function openCgroupSwitch(containerPid: number, onLeaveFailed: (error: Er
   // The main thread's id is the process id, in Node and in Bun.
   const id = Buffer.from(`${process.pid}\n`);
   let joined = 0;
+  // The thread leaves in the reverse order, the pids hierarchy first: a
+  // command that forks right after its execve finds all of the container's
+  // free slots as soon as possible.
   const leave = () => {
-    for (const fd of back.slice(0, joined)) {
+    for (const fd of back.slice(0, joined).reverse()) {
       try {
         writeSync(fd, id);
       } catch (error) {
@@ -105,7 +107,10 @@ function membershipOf(containerPid: number, layout: CgroupLayout): Membership {
   const hierarchies: [mountPoint: string, key: string, mountRoot: string | undefined][] =
     layout.version === 2
       ? [[layout.root, '', layout.mountRoot]]
-      : Object.entries(layout.controllers).map(([controller, mountPoint]) => [mountPoint, controller, layout.mountRoots?.[controller]]);
+      : Object.entries(layout.controllers)
+          .map(([controller, mountPoint]): [string, string, string | undefined] => [mountPoint, controller, layout.mountRoots?.[controller]])
+          // The pids hierarchy comes last, so the thread counts there for the shortest time.
+          .sort(([, a], [, b]) => Number(a === 'pids') - Number(b === 'pids'));
 
   const seen = new Set<string>();
   for (const [mountPoint, key, mountRoot] of hierarchies) {

@@ -1,28 +1,28 @@
 import { readFileSync, readlinkSync } from 'node:fs';
-
+import { type MigrationWarmUp, warmUpMigration } from '@m-docker/cgroups/migration-warm-up';
 import { resolveUser, UserError } from '@m-docker/init';
 import type { Logger } from '@m-docker/log';
-import { close, pidfdOpen, SyscallError, spawnInContainer } from '@m-docker/syscalls';
+import { close, pidfdOpen, SyscallError } from '@m-docker/syscalls';
 
-import { CliError, EXIT_STATUS, requireRoot } from '../cli-error.js';
-import { statusFromExit } from '../run/exit-status.js';
+import { CliError, requireRoot } from '../cli-error.js';
+import { forwardSignals } from '../run/signals.js';
+import { checkTerminalInput, TerminalRelay } from '../run/terminal.js';
 import { findContainer, isContainerRunning } from '../store/container-commands.js';
 import { identityOf } from '../store/process-identity.js';
-import { checkTerminalInput } from '../run/terminal.js';
-import { FORWARDED_SIGNALS } from '../run/signals.js';
-import { type CgroupSwitch, forkRefused, openCgroupSwitch, warnCgroupReturn } from './container-cgroup-join.js';
-import { execOnTerminal } from './exec-terminal.js';
+import { type CgroupSwitch, openCgroupSwitch, warnCgroupReturn } from './container-cgroup-join.js';
+import { prepareCommand, startCommand, waitForExit } from './exec-command.js';
 
 // `m-docker exec` runs a command in a running container, and no
 // JavaScript process enters the container. The CLI pins the container's
 // PID 1 with a pidfd and checks the record's start time against it. Then
-// spawnInContainer joins PID 1's namespaces on the main thread through the
-// pidfd, spawns the command and returns. The command
-// gets the environment of PID 1, then -e; its working directory is -w or
-// PID 1's; its user is -u or PID 1's. The CLI's main thread sits in the
+// its main thread joins PID 1's namespaces through the pidfd, starts the
+// command with glibc's posix_spawn and comes back (exec-command.ts). The
+// command gets the environment of PID 1, then -e; its working directory is
+// -w or PID 1's; its user is -u or PID 1's. The main thread sits in the
 // container's cgroups while it forks (container-cgroup-join.ts), so the
-// command starts there. With -t, the command gets a pty of the container's
-// own devpts as its controlling terminal (exec-terminal.ts).
+// command starts there. With -t, the command leads a new session with a
+// pty of the container's own devpts as its controlling terminal, and the
+// CLI relays as for `run -t`.
 
 /** The command and settings of one `exec` request. */
 export interface ExecRequest {
@@ -38,7 +38,11 @@ export interface ExecRequest {
 /** Runs the command in the container and returns its exit status, with run's statuses for failures. */
 export async function execInContainer(root: string, request: ExecRequest, log: Logger): Promise<number> {
   requireRoot('m-docker exec needs root');
-  if (request.tty) checkTerminalInput(request.interactive);
+  if (request.tty) checkTerminalInput(request.interactive, 'exec');
+  // The first cgroup move after a pause waits for an RCU grace period (10
+  // to 25 ms here), so a move that changes nothing starts now, on the
+  // thread pool, and the real one follows it closely.
+  const warmUp = warmUpMigration();
   const record = findContainer(root, request.reference);
   const init = record.init;
   if (!isContainerRunning(record) || init === undefined) {
@@ -51,15 +55,71 @@ export async function execInContainer(root: string, request: ExecRequest, log: L
     const settings = containerSettings(init.pid, request);
     cgroups = openContainerCgroups(init.pid, request.reference, log);
     log.debug('exec', { container: record.id.slice(0, 12), pid: init.pid, command: request.argv[0] ?? '' });
-    if (request.tty) return await execOnTerminal(pidfd, cgroups, request, settings, log);
-    return await spawnAndWait(pidfd, cgroups, request, settings, log);
+    return await runCommand(pidfd, cgroups, request, settings, warmUp, log);
   } finally {
     cgroups?.close();
     close(pidfd);
   }
 }
 
-/** What the command gets from the container and from the request. */
+// With -t, the relay takes the pty's master before the command starts, so
+// the command finds the client's window size from its first instruction.
+async function runCommand(
+  pidfd: number,
+  cgroups: CgroupSwitch,
+  request: ExecRequest,
+  settings: ExecSettings,
+  warmUp: Promise<MigrationWarmUp>,
+  log: Logger,
+): Promise<number> {
+  const prepared = prepareCommand(pidfd, request, settings);
+  const warmed = await warmUp;
+  if (warmed.error) log.debug('the cgroup warm-up write failed, so moving into the container cgroups may wait for an RCU grace period', { error: warmed.error.message });
+  const relay = prepared.terminal ? new TerminalRelay({ interactive: request.interactive, log }) : undefined;
+  let pid: number;
+  try {
+    if (prepared.terminal) relay?.attach(prepared.terminal.master);
+    pid = startCommand(pidfd, cgroups, prepared, request, settings);
+  } catch (error) {
+    relay?.close();
+    throw error;
+  }
+
+  const stopForwarding = forwardSignals({ pid, kill: (signal) => process.kill(pid, signal) }, log);
+  try {
+    relay?.start();
+    const exit = await waitForExit(pid);
+    if (relay) await drainOrHangUp(relay, pid, log);
+    return exit.signal === null ? exit.code : 128 + exit.signal;
+  } finally {
+    stopForwarding();
+    relay?.close();
+  }
+}
+
+/**
+ * How long the CLI still copies a pty's output after the command exited,
+ * in ms. A process that the command left in the background may keep the
+ * slave open, and then the master never reports the end of output: the
+ * CLI hangs the pty up instead. Normally the output ends within
+ * milliseconds. The margin is for a loaded machine, where Bun runs two fs
+ * calls at a time, so the master's read may wait behind others.
+ */
+const OUTPUT_AFTER_EXIT_MS = 2000;
+
+async function drainOrHangUp(relay: TerminalRelay, pid: number, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), OUTPUT_AFTER_EXIT_MS);
+  });
+  const drained = await Promise.race([relay.drained.then(() => true), late]);
+  clearTimeout(timer);
+  if (drained) return;
+  log.debug('the pty is still open after the command exited; hanging it up', { pid });
+  relay.hangUp();
+}
+
+/** The command's environment, working directory and ids, from the container and the request. */
 export interface ExecSettings {
   env: string[];
   cwd: string;
@@ -136,43 +196,4 @@ function containerSettings(pid: number, request: ExecRequest): ExecSettings {
   return { env: [...env.values()], cwd, uid, gid, groups };
 }
 
-function spawnAndWait(pidfd: number, cgroups: CgroupSwitch, request: ExecRequest, settings: ExecSettings, log: Logger): Promise<number> {
-  const [command, ...args] = request.argv as [string, ...string[]];
-  const env = Object.fromEntries(settings.env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
-
-  let child: ReturnType<typeof spawnInContainer>;
-  try {
-    child = spawnInContainer(pidfd, command, args, {
-      cwd: settings.cwd,
-      env,
-      uid: settings.uid,
-      gid: settings.gid,
-      stdio: [request.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
-      aroundStart: { before: cgroups.enter, after: cgroups.leave },
-    });
-  } catch (error) {
-    throw new CliError(`cannot exec in the container: ${(error as Error).message}`, undefined, { cause: error });
-  }
-
-  return new Promise((resolve, reject) => {
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
-    child.once('error', (error: NodeJS.ErrnoException) => {
-      for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
-      if (error.code === 'ENOENT') {
-        reject(new CliError(`cannot run ${JSON.stringify(command)}: executable file not found in the container: check the command name and the container's PATH`, EXIT_STATUS.notFound));
-      } else if (error.code === 'EACCES') {
-        reject(new CliError(`cannot run ${JSON.stringify(command)}: permission denied: check that it is an executable file`, EXIT_STATUS.cannotExecute));
-      } else if (error.code === 'EAGAIN') {
-        reject(new CliError(forkRefused(command)));
-      } else {
-        reject(new CliError(`cannot run ${JSON.stringify(command)} in the container: ${error.message}`, undefined, { cause: error }));
-      }
-    });
-    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
-    child.once('exit', (code, signal) => {
-      for (const name of FORWARDED_SIGNALS) process.off(name, forward);
-      resolve(statusFromExit(code, signal));
-    });
-  });
-}
 

@@ -57,9 +57,9 @@ const READ_SIZE = 16 * 1024;
  * docker does before it creates anything: raw mode and keys need one. With
  * -t alone, nothing is read from it, so any standard input will do.
  */
-export function checkTerminalInput(interactive: boolean): void {
+export function checkTerminalInput(interactive: boolean, command: 'run' | 'exec' = 'run'): void {
   if (interactive && !isatty(0)) {
-    throw new CliError('the input device is not a TTY: run -it from a terminal, or drop -t to pass input through a pipe or file');
+    throw new CliError(`the input device is not a TTY: ${command} -it from a terminal, or drop -t to pass input through a pipe or file`);
   }
 }
 

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { cleanUp, isRoot, runFixture } from './helpers.js';
 
 /*
- * spawnOnTerminal and reapChild, each scenario in a fixture process under
+ * spawnProcess and reapChild, each scenario in a fixture process under
  * the runtime that M_DOCKER_JS_RUNTIME names, so the tests run through
  * koffi and through bun:ffi. The children are the host's /bin/sh on ptys of
  * the host's /dev/ptmx.
@@ -13,12 +13,12 @@ afterEach(cleanUp);
 
 // biome-ignore lint/suspicious/noExplicitAny: each scenario prints its own shape.
 async function runScenario(name: string): Promise<any> {
-  const result = await runFixture('spawn-on-terminal.mjs', [name]);
-  if (result.status !== 0) throw new Error(`spawn-on-terminal.mjs ${name} exited with ${result.status ?? result.signal}: ${result.stderr}`);
+  const result = await runFixture('spawn-process.mjs', [name]);
+  if (result.status !== 0) throw new Error(`spawn-process.mjs ${name} exited with ${result.status ?? result.signal}: ${result.stderr}`);
   return JSON.parse(result.stdout);
 }
 
-describe('spawnOnTerminal', () => {
+describe('spawnProcess', () => {
   it('child leads a session with the terminal as controlling terminal', async () => {
     const result = await runScenario('session');
 
@@ -58,6 +58,15 @@ describe('spawnOnTerminal', () => {
     const result = await runScenario('user');
 
     expect(result.after).toEqual(result.before);
+  });
+
+  it('descriptors reach the child in the caller session', async () => {
+    const result = await runScenario('descriptors');
+
+    expect(result.shell).toBe(result.pid);
+    expect(result.session).toBe(result.ownSession);
+    expect(result.rest).toEqual(['after cat', 'err', '0', '1', '2', '']);
+    expect(result.exit).toEqual({ code: 0, signal: null });
   });
 
   it('missing program fails with ENOENT and leaves no child', async () => {
