@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -128,6 +128,41 @@ describe.skipIf(NOT_ROOT)('containers of foreground runs (root only)', () => {
     expect(stopped.status).toBe(0);
     expect(ended.status).toBe(137);
     expect((await cli(store, ['ps', '-q'])).stdout.toString()).toBe('');
+  });
+
+  // b exits on SIGTERM at once; a, a sleep as PID 1, ignores it until the
+  // SIGKILL. Stopped one after the other, a would come first.
+  it('stop stops several containers at once', async () => {
+    const store = newStore();
+    await cli(store, ['run', '-d', '--name', 'a', 'sleep', '100']);
+    await cli(store, ['run', '-d', '--name', 'b', 'sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.05; done']);
+
+    const stopped = await cli(store, ['stop', '-t', '2', 'a', 'b']);
+
+    expect(stopped.status).toBe(0);
+    expect(stopped.stdout.toString()).toBe('b\na\n');
+  });
+
+  it('too long name is rejected', async () => {
+    const store = newStore();
+    const result = await cli(store, ['run', '--name', 'n'.repeat(256), 'true']);
+
+    expect(result.status).toBe(125);
+    expect(result.stderr).toBe('m-docker: invalid container name of 256 characters: use at most 255\n');
+    expect(existsSync(join(store, 'containers')) ? readdirSync(join(store, 'containers')) : []).toEqual([]);
+  });
+
+  it('store root that is a file is rejected', async () => {
+    const file = join(base.path, 'not-a-directory');
+    writeFileSync(file, '');
+
+    const listed = await cli(file, ['ps']);
+    const ran = await cli(file, ['run', '--rm', 'true']);
+
+    for (const result of [listed, ran]) {
+      expect(result.status).toBe(125);
+      expect(result.stderr).toBe(`m-docker: invalid store root "${file}": it is not a directory: point --root or M_DOCKER_ROOT at a directory, or at a path that does not exist yet\n`);
+    }
   });
 
   it('stop of an exited container changes nothing', async () => {
@@ -271,6 +306,18 @@ describe.skipIf(NOT_ROOT)('detached containers (root only)', () => {
 
     await waitFor(() => !existsSync(join(store, 'containers', id)), 'the container directory to go', 10_000);
     expect((await cli(store, ['ps', '-a', '-q'])).stdout.toString()).toBe('');
+  });
+
+  it('wait after a --rm container is gone prints its exit code', async () => {
+    const store = newStore();
+    const started = await cli(store, ['run', '-d', '--rm', 'sh', '-c', 'exit 3']);
+    const id = started.stdout.toString().trim();
+    await waitFor(() => !existsSync(join(store, 'containers', id)), 'the container directory to go', 10_000);
+
+    const waited = await cli(store, ['wait', id]);
+
+    expect(waited.stdout.toString()).toBe('3\n');
+    expect(waited.status).toBe(0);
   });
 
   it('run -d reports a failed start', async () => {

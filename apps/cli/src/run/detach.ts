@@ -139,7 +139,9 @@ function readReport(fd: number): { id: string; name: string } | { error: string;
   }
   const text = buffer.toString('utf8', 0, length);
   if (!text.endsWith('\n')) {
-    throw new CliError('the monitor of the detached container exited before it reported: run without -d to see the error');
+    throw new CliError(
+      "the monitor of the detached container exited before it reported: run without -d to see the error, and remove what it may have created as a container with 'm-docker ps -a' and 'm-docker rm'",
+    );
   }
   return JSON.parse(text);
 }

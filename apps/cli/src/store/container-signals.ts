@@ -29,28 +29,31 @@ export function killContainers(root: string, references: readonly string[], sign
 }
 
 /**
- * Stops each container: SIGTERM to its PID 1, then SIGKILL once `seconds`
- * have passed, and prints the name given only once the container has
- * exited. A container that is not running is left as it is, as docker does.
+ * Stops the containers at the same time, as docker does: SIGTERM to each
+ * PID 1, then SIGKILL once `seconds` have passed, and prints the name given
+ * only once that container has exited. A container that is not running is
+ * left as it is.
  */
 export async function stopContainers(root: string, references: readonly string[], seconds: number): Promise<number> {
-  let status = 0;
-  for (const reference of references) {
-    try {
-      const record = findContainer(root, reference);
-      if (isContainerRunning(record)) {
-        signalInit(record, constants.signals.SIGTERM);
-        if (!(await waitForExit(root, record.id, seconds * 1000))) {
-          signalInit(record, constants.signals.SIGKILL);
-          await waitForExit(root, record.id, RECORD_GRACE_MS * 2);
-        }
+  const statuses = await Promise.all(references.map((reference) => stopContainer(root, reference, seconds)));
+  return statuses.find((status) => status !== 0) ?? 0;
+}
+
+async function stopContainer(root: string, reference: string, seconds: number): Promise<number> {
+  try {
+    const record = findContainer(root, reference);
+    if (isContainerRunning(record)) {
+      signalInit(record, constants.signals.SIGTERM);
+      if (!(await waitForExit(root, record.id, seconds * 1000))) {
+        signalInit(record, constants.signals.SIGKILL);
+        await waitForExit(root, record.id, RECORD_GRACE_MS * 2);
       }
-      writeText(`${reference}\n`);
-    } catch (error) {
-      status = report(error);
     }
+    writeText(`${reference}\n`);
+    return 0;
+  } catch (error) {
+    return report(error);
   }
-  return status;
 }
 
 /**
@@ -78,6 +81,11 @@ export async function waitContainers(root: string, references: readonly string[]
   let status = 0;
   for (const reference of references) {
     try {
+      const kept = keptExitCode(root, reference);
+      if (kept !== undefined) {
+        writeText(`${kept}\n`);
+        continue;
+      }
       const record = findContainer(root, reference);
       await waitForExit(root, record.id, Number.POSITIVE_INFINITY);
       const exitCode = currentRecord(root, record.id)?.exitCode ?? readExitCode(root, record.id);
@@ -92,6 +100,13 @@ export async function waitContainers(root: string, references: readonly string[]
     }
   }
   return status;
+}
+
+// A --rm container that is gone already leaves only its exit code, kept
+// for a while under its full id, which is what `run -d --rm` printed.
+function keptExitCode(root: string, reference: string): number | undefined {
+  if (!/^[0-9a-f]{64}$/.test(reference) || currentRecord(root, reference) !== undefined) return undefined;
+  return readExitCode(root, reference);
 }
 
 /** Parses `KILL`, `SIGKILL`, `kill` or `9` into a signal number. */

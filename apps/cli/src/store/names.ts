@@ -17,6 +17,9 @@ const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const ADJECTIVES = ['agile', 'bold', 'brave', 'calm', 'clever', 'eager', 'fair', 'gentle', 'happy', 'keen', 'kind', 'lucid', 'merry', 'nimble', 'proud', 'quiet', 'sharp', 'steady', 'swift', 'vivid', 'wise', 'witty', 'zen', 'jolly'];
 const SURNAMES = ['babbage', 'curie', 'dijkstra', 'euler', 'fermat', 'gauss', 'hopper', 'kepler', 'knuth', 'lamport', 'liskov', 'lovelace', 'noether', 'pascal', 'ritchie', 'shannon', 'thompson', 'torvalds', 'turing', 'wirth'];
 
+/** The longest container name: NAME_MAX, the longest file name on Linux. */
+const MAX_NAME_LENGTH = 255;
+
 /** Attempts at a free generated name before a random suffix is added. */
 const GENERATED_ATTEMPTS = 10;
 
@@ -28,6 +31,10 @@ function namesDir(root: string): string {
 export function checkName(name: string): void {
   if (!NAME_PATTERN.test(name)) {
     throw new CliError(`invalid container name ${JSON.stringify(name)}: use letters, digits, '_', '.' and '-', starting with a letter or digit`);
+  }
+  // The name is a file name in the store (a symbolic link in names/).
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new CliError(`invalid container name of ${name.length} characters: use at most ${MAX_NAME_LENGTH}`);
   }
 }
 

@@ -1,3 +1,5 @@
+import { canAccess, F_OK, isDirectory } from '@m-docker/syscalls';
+
 import { CliError } from '../cli-error.js';
 
 /** The directory of images, layers, containers and volumes unless --root or M_DOCKER_ROOT sets another one. */
@@ -13,6 +15,11 @@ export function resolveRootDir(option: string | undefined, env: NodeJS.ProcessEn
   // an unset variable would reach by mistake.
   if (option === '') throw new CliError('invalid --root "": the value is empty: give the store\'s directory or leave --root out');
   const chosen = option ?? (env.M_DOCKER_ROOT || DEFAULT_ROOT);
-  const absolute = chosen.startsWith('/') ? chosen : `${process.cwd()}/${chosen}`;
-  return absolute.replace(/\/+$/, '') || '/';
+  const absolute = (chosen.startsWith('/') ? chosen : `${process.cwd()}/${chosen}`).replace(/\/+$/, '') || '/';
+  if (canAccess(absolute, F_OK) && !isDirectory(absolute)) {
+    throw new CliError(
+      `invalid store root ${JSON.stringify(absolute)}: it is not a directory: point --root or M_DOCKER_ROOT at a directory, or at a path that does not exist yet`,
+    );
+  }
+  return absolute;
 }
