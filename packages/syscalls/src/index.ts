@@ -22,6 +22,16 @@ export {
 export { fchown, UNCHANGED_ID } from './file-calls.js';
 export { canAccess, F_OK, fdIo, isDirectory, O_CLOEXEC, O_DIRECTORY, O_RDONLY, O_WRONLY, openFile, readFd, readTextFile, writeFd, X_OK } from './fd-io.js';
 export { switchUser } from './credentials.js';
+export { CAPABILITIES, type CapabilityName, capabilityMask, capabilityNames, isCapabilityName } from './capabilities.js';
+export {
+  type CapabilitySets,
+  clearAmbientCapabilities,
+  getCapabilities,
+  limitBoundingSet,
+  limitCapabilities,
+  readBoundingSet,
+  setCapabilities,
+} from './capability-calls.js';
 export { chmod, EEXIST, EINVAL, ENOENT, makedev, mkdir, mknod, readlink, S_IFBLK, S_IFCHR, S_IFIFO, symlink } from './file-calls.js';
 export { ENODATA, lgetxattr, lsetxattr, XATTR_CREATE, XATTR_REPLACE } from './xattr-calls.js';
 export { getcwd, getDumpable, pidfdOpen, setCloseOnExecFrom, setDumpable } from './process-calls.js';
