@@ -45,14 +45,14 @@ import { closeContext, restoreAndClose, saveContext } from './spawn-in-namespace
 // - Every descriptor of this process from 3 up gets FD_CLOEXEC before the
 //   fork, so only the child's stdio entries reach the command.
 // - With `childCapabilities`, the thread's bounding set shrinks to that set
-//   and its inheritable and ambient sets are emptied, before it joins the
-//   PID namespace. The child's execve(2) then gives the command at most
-//   that set, because root's new permitted set is inheritable | bounding
-//   (capabilities(7)). No call raises a bounding set again, so the thread
-//   keeps the smaller one until it exits. Its effective set stays, so it
-//   can still go back to its own namespaces. Until its execve the child
-//   keeps the thread's permitted set, and a process whose permitted set
-//   lacks some of those needs CAP_SYS_PTRACE to follow its /proc/PID/exe
+//   and its inheritable and ambient sets are emptied, before it moves. The
+//   child's execve(2) then gives the command at most that set, because
+//   root's new permitted set is inheritable | bounding (capabilities(7)).
+//   No call raises a bounding set again, so the thread keeps the smaller
+//   one until it exits. Its effective set stays, so it can still go back
+//   to its own namespaces. Until its execve the child keeps the thread's
+//   permitted set, and a process whose permitted set lacks some of those
+//   needs CAP_SYS_PTRACE to follow its /proc/PID/exe
 //   (cap_ptrace_access_check), besides the dumpable flag.
 
 /** The namespaces spawnInContainer joins by default: all that m-docker creates. */
@@ -159,6 +159,12 @@ export function runInContainer<T>(
   const saved = saveContext(namespaces);
 
   try {
+    // A loop of FFI calls, which may make the runtime start a thread, such
+    // as Bun's compiler. So it runs before the thread moves: a new thread
+    // shares the thread's root and working directory (fs_struct), and
+    // setns(2) into a mount namespace fails with EINVAL while they are
+    // shared, which would make the way back fail.
+    if (options.childCapabilities !== undefined) limitChildCapabilities(options.childCapabilities);
     setDumpable(false);
     if (joinsMount) unshare(CLONE_FS);
     if (otherFlags !== 0) setns(pidfd, otherFlags);
@@ -171,9 +177,6 @@ export function runInContainer<T>(
   let started: T;
   try {
     if (joinsMount) enterWorkingDirectory(options.cwd ?? '/');
-    // A loop of FFI calls, so it runs before the thread joins the PID
-    // namespace, where Bun cannot start the threads it may want.
-    if (options.childCapabilities !== undefined) limitChildCapabilities(options.childCapabilities);
     if (otherFlags !== flags) setns(pidfd, CLONE_NEWPID);
     started = startCovered(start, options.aroundStart);
   } catch (error) {
