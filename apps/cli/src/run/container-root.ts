@@ -70,6 +70,7 @@ export async function prepareRoot(
     owner: ownIdentity(),
     volumes: volumeNames.filter(Boolean),
     autoRemove: request.remove,
+    ...request.capabilities,
   };
   if (identity.init !== undefined) record.init = identity.init;
   const paths = createContainer(request.root, record);
