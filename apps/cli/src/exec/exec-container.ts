@@ -6,7 +6,9 @@ import { close, pidfdOpen, SyscallError, spawnInContainer } from '@m-docker/sysc
 
 import { CliError, EXIT_STATUS, requireRoot } from '../cli-error.js';
 import { statusFromExit } from '../run/exit-status.js';
+import { execCapabilities } from '../run/capability-options.js';
 import { findContainer, isContainerRunning } from '../store/container-commands.js';
+import { capabilityOptionsOf } from '../store/containers.js';
 import { identityOf } from '../store/process-identity.js';
 import { checkTerminalInput } from '../run/terminal.js';
 import { FORWARDED_SIGNALS } from '../run/signals.js';
@@ -23,6 +25,14 @@ import { execOnTerminal } from './exec-terminal.js';
 // container's cgroups while it forks (container-cgroup-join.ts), so the
 // command starts there. With -t, the command gets a pty of the container's
 // own devpts as its controlling terminal (exec-terminal.ts).
+//
+// The command gets the container's capabilities, as with docker. Before
+// it joins the namespaces, the main thread limits its bounding set to the
+// container's set and empties its inheritable set (spawnInContainer's
+// childCapabilities), so root's execve gives the command that set. No
+// call raises a bounding set again, so the main thread keeps the smaller
+// one until the CLI exits. That is harmless, because it spawns nothing
+// afterwards, and its effective set, which moving back needs, stays whole.
 
 /** The command and settings of one `exec` request. */
 export interface ExecRequest {
@@ -33,6 +43,8 @@ export interface ExecRequest {
   env: string[];
   workdir?: string;
   user?: string;
+  /** --privileged: every capability that m-docker has, not only the container's. */
+  privileged: boolean;
 }
 
 /** Runs the command in the container and returns its exit status, with run's statuses for failures. */
@@ -48,7 +60,7 @@ export async function execInContainer(root: string, request: ExecRequest, log: L
   const pidfd = openPinned(init.pid, init.startTime, request.reference);
   let cgroups: CgroupSwitch | undefined;
   try {
-    const settings = containerSettings(init.pid, request);
+    const settings = { ...containerSettings(init.pid, request), capabilities: execCapabilities(capabilityOptionsOf(record), request.privileged) };
     cgroups = openContainerCgroups(init.pid, request.reference, log);
     log.debug('exec', { container: record.id.slice(0, 12), pid: init.pid, command: request.argv[0] ?? '' });
     if (request.tty) return await execOnTerminal(pidfd, cgroups, request, settings, log);
@@ -67,6 +79,8 @@ export interface ExecSettings {
   gid: number;
   /** Supplementary groups: the -u user's from the container's /etc/group, or PID 1's. */
   groups: number[];
+  /** The container's capability set, or undefined with --privileged (see the comment at the top). */
+  capabilities?: bigint | undefined;
 }
 
 // The pidfd refers to the process that had the pid when it was opened. The
@@ -149,6 +163,7 @@ function spawnAndWait(pidfd: number, cgroups: CgroupSwitch, request: ExecRequest
       gid: settings.gid,
       stdio: [request.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
       aroundStart: { before: cgroups.enter, after: cgroups.leave },
+      childCapabilities: settings.capabilities,
     });
   } catch (error) {
     throw new CliError(`cannot exec in the container: ${(error as Error).message}`, undefined, { cause: error });

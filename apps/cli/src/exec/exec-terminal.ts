@@ -56,6 +56,7 @@ export async function execOnTerminal(pidfd: number, cgroups: CgroupSwitch, reque
     started = runInContainer(pidfd, () => startOnTerminal(prepared, request, settings), (child) => process.kill(child.pid, 'SIGKILL'), {
       cwd: settings.cwd,
       aroundStart: { before: cgroups.enter, after: cgroups.leave },
+      childCapabilities: settings.capabilities,
     });
   } catch (error) {
     relay.close();
