@@ -17,7 +17,7 @@ import {
   closeFrom,
   descriptorIo,
   dup2,
-  execve,
+  errnoName,
   exitNow,
   fdIo,
   isCapabilityName,
@@ -32,6 +32,8 @@ import {
   mount,
   O_RDONLY,
   openFile,
+  type PreparedExecve,
+  prepareExecve,
   resetSignals,
   SyscallError,
   setCloseOnExec,
@@ -62,13 +64,16 @@ import {
 //
 //   parent                         init
 //     |-- config ------------------>|  mounts, hostname
+//     |-- pidsLimit (pids.max fd) ->|  only with a pids limit, read
+//     |                             |  after ready
 //     |<---- terminal (master fd) --|  only with a terminal (-t)
 //     |                             |  bounding set, user, working
 //     |                             |  directory, session, executable
 //     |                             |  resolved
 //     |<------------------- ready --|
 //     |-- start ------------------->|  fds closed, stdio cleaned,
-//     |                             |  capabilities limited, execve
+//     |                             |  capabilities limited, pids
+//     |                             |  limit written, execve
 //     |<-------- EOF (exec worked) -|  fd 3 is close-on-exec
 //     |<------ error (exec failed) -|
 //
@@ -88,6 +93,9 @@ export const INIT_FAILURE_STATUS = 1;
 
 /** Status when the parent is gone, so no report can be sent. */
 export const PARENT_GONE_STATUS = 2;
+
+/** The descriptor that the container's pids.max moves to after start, so that closing the others keeps it. */
+const PIDS_MAX_FD = INIT_PIPE_FD + 1;
 
 const SIGKILL = 9;
 
@@ -120,10 +128,10 @@ export function runInit(): never {
 
     const { executable, env, terminal, capabilities } = setUpContainer(config, log);
     log.debug('ready sent, waiting for start');
-    waitForStart();
-    log.debug('start received');
+    const pidsLimit = waitForStart();
+    log.debug('start received', pidsLimit ? { pidsLimit: pidsLimit.limit } : undefined);
 
-    execCommand({ executable, argv: config.argv, env, terminal, capabilities }, log, started);
+    execCommand({ executable, argv: config.argv, env, terminal, pidsLimit, capabilities }, log, started);
   } catch (error) {
     reportAndExit(error, log);
   }
@@ -146,11 +154,19 @@ interface Command {
   terminal: ContainerTerminal | undefined;
   /** The capabilities the command may have, as a set (bit N for capability N). */
   capabilities: bigint;
+  /** The container's pids.max and the limit to write there (--pids-limit). */
+  pidsLimit: PidsLimit | undefined;
+}
+
+/** The container's pids.max, open for writing, and the limit that the parent sent with it. */
+interface PidsLimit {
+  fd: number;
+  limit: number;
 }
 
 // Mounts, hostname, terminal, working directory and user, then the PATH
 // search: every step that can fail before the parent sends start.
-function setUpContainer(config: ContainerConfig, log: Logger): Omit<Command, 'argv'> {
+function setUpContainer(config: ContainerConfig, log: Logger): Omit<Command, 'argv' | 'pidsLimit'> {
   const started = performance.now();
   step('mount', () => mount(null, '/', null, MS_REC | MS_PRIVATE));
   const root = config.root;
@@ -239,21 +255,49 @@ function replaceStdinWithDevNull(): void {
   close(devNull);
 }
 
-function waitForStart(): void {
-  const message = receive('exec');
-  if (message.type !== 'start') {
+// With a pids limit, the parent sends pidsLimit before start, and possibly
+// before ready. The reads go through recvmsg(2), which keeps the
+// descriptor that comes with pidsLimit.
+function waitForStart(): PidsLimit | undefined {
+  let pidsLimit: PidsLimit | undefined;
+  for (;;) {
+    const message = receive('exec', descriptorIo);
+    if (message.type === 'start') return pidsLimit;
+    if (message.type === 'pidsLimit' && pidsLimit === undefined) {
+      pidsLimit = { fd: message.fd, limit: message.limit };
+      continue;
+    }
+    if (message.type === 'pidsLimit') close(message.fd);
     throw stageError('exec', `expected a start message, got ${message.type}`);
   }
 }
+
+// The init, not the parent, writes the pids limit, as its last step
+// before execve. The pids controller counts threads: the runtime has
+// several when the parent moves the init into the cgroup, and Bun starts
+// more while it runs (the first garbage collection starts a helper
+// thread). The kernel moves the init whatever its thread count, but then
+// refuses every new thread with EAGAIN, and Bun aborts. So the cgroup's
+// pids.max stays at max until this write. Everything that allocates runs
+// before it, execve's arguments included (prepareExecve), so no garbage
+// collection is due between the write and execve. execve ends the other
+// threads, and the command starts as the only task under the limit.
+//
+// NOTE: the write's result (a number, or a BigInt under Bun) is still an
+// allocation after the limit is in force. A garbage collection at that
+// allocation could start a thread, which the limit would refuse.
 
 // After start: only fds 0-2 and the pipe may reach the command, the pipe is
 // closed by a successful execve, and the stdio flags that Node set are
 // cleared so the command gets ordinary blocking descriptors.
 function execCommand(command: Command, log: Logger, started: number): never {
-  const { executable, argv, env, terminal, capabilities } = command;
+  const { executable, argv, env, terminal, pidsLimit, capabilities } = command;
+  const prepared = step('exec', () => prepareExecve(executable, argv, env));
+  const pidsMax = pidsLimit ? pidsMaxWrites(pidsLimit) : undefined;
   step('fds', () => {
     if (terminal) attachStdio(terminal);
-    closeFrom(INIT_PIPE_FD + 1);
+    if (pidsLimit) keepPidsMax(pidsLimit);
+    closeFrom(pidsLimit ? PIDS_MAX_FD + 1 : INIT_PIPE_FD + 1);
     setCloseOnExec(INIT_PIPE_FD);
     for (const fd of [0, 1, 2]) {
       clearCloseOnExec(fd);
@@ -268,19 +312,65 @@ function execCommand(command: Command, log: Logger, started: number): never {
   step('capabilities', () => limitCapabilities(capabilities));
   // The init's own work: from its first line after module loading to execve.
   log.debug('execve', { executable, initMs: (performance.now() - started).toFixed(2) });
-  return step('exec', () => {
-    if (terminal) attachStderr();
-    return execve(executable, argv, env);
-  });
+  if (terminal) step('exec', attachStderr);
+
+  pidsMax?.limit();
+  const errno = prepared.call();
+  pidsMax?.lift(log);
+  throw execveFailed(prepared, errno);
+}
+
+// Moves pids.max to PIDS_MAX_FD, close-on-exec, so that closing the
+// descriptors above it keeps it and the command never gets it.
+function keepPidsMax(pidsLimit: PidsLimit): void {
+  if (pidsLimit.fd !== PIDS_MAX_FD) {
+    dup2(pidsLimit.fd, PIDS_MAX_FD);
+    close(pidsLimit.fd);
+  }
+  setCloseOnExec(PIDS_MAX_FD);
+}
+
+// The two writes to pids.max at PIDS_MAX_FD, with their bytes allocated in
+// advance. `lift` writes max back after a failed execve: the report of the
+// failure allocates, and under Bun a thread that the limit refuses would
+// abort the init before the report is sent.
+function pidsMaxWrites(pidsLimit: PidsLimit): { limit(): void; lift(log: Logger): void } {
+  const limitBytes = Buffer.from(String(pidsLimit.limit));
+  const maxBytes = Buffer.from('max');
+  return {
+    limit: () => {
+      try {
+        const written = writeFd(PIDS_MAX_FD, limitBytes);
+        if (written !== limitBytes.byteLength) throw new Error(`${written} of ${limitBytes.byteLength} bytes written`);
+      } catch (error) {
+        const syscall = SyscallError.isInstance(error) ? error : undefined;
+        const message = `cannot write the pids limit ${pidsLimit.limit} to the container's pids.max: ${(error as Error).message}`;
+        throw new StageError({ stage: 'cgroup', code: syscall?.code ?? '', errno: syscall?.errno ?? 0, message }, { cause: error });
+      }
+    },
+    lift: (log) => {
+      try {
+        writeFd(PIDS_MAX_FD, maxBytes);
+      } catch (error) {
+        log.warn('cannot lift the pids limit after execve failed, so the report of the failure may not arrive', { error: (error as Error).message });
+      }
+    },
+  };
+}
+
+function execveFailed(prepared: PreparedExecve, errno: number): StageError {
+  const error = new SyscallError({ syscall: 'execve', errno, code: errnoName(errno), path: prepared.path });
+  const failure: InitFailure = { stage: 'exec', code: error.code, errno, message: error.message, path: prepared.path };
+  return new StageError(failure, { cause: error });
 }
 
 // Reads the next message from the parent. End of stream, also inside a
 // frame, or a failed read means the parent died. No one is left to receive
 // a report, so the init exits at once.
-function receive(stage: InitStage): Message {
+function receive(stage: InitStage, descriptors?: typeof descriptorIo): Message {
   let message: Message | undefined;
   try {
-    message = readMessageSync(INIT_PIPE_FD, { io: fdIo });
+    message = readMessageSync(INIT_PIPE_FD, descriptors ? { io: fdIo, descriptors } : { io: fdIo });
   } catch (error) {
     if (isParentGone(error)) exitNow(PARENT_GONE_STATUS);
     throw stageError(stage, `cannot read from the parent: ${(error as Error).message}`, error);

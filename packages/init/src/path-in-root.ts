@@ -1,4 +1,4 @@
-import { close, EEXIST, ENOENT, isDirectory, mkdir, openFile, readlink, SyscallError } from '@m-docker/syscalls';
+import { close, EEXIST, ENOENT, isDirectory, mkdir, O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, openFile, readlink, SyscallError } from '@m-docker/syscalls';
 
 // The init creates mount points inside the container's root before
 // pivot_root, while the host's file system is still reachable. A path
@@ -11,10 +11,6 @@ import { close, EEXIST, ENOENT, isDirectory, mkdir, openFile, readlink, SyscallE
 /** Symbolic links followed in one path before giving up, as Linux's MAXSYMLINKS. */
 const MAX_SYMLINKS = 40;
 
-const O_WRONLY = 1;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const O_NOFOLLOW = 0o400000;
 
 /** Error for a path that cannot be resolved inside the root, such as a symbolic link loop. */
 export class PathInRootError extends Error {

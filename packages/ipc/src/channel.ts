@@ -62,7 +62,7 @@ export class MessageChannel {
     if (this.#closed) {
       throw new WireFormatError('CHANNEL_CLOSED', `cannot send ${message.type}: channel is closed`);
     }
-    // A Duplex carries bytes only, so a received terminal frame fails too (decodeMessage).
+    // A Duplex carries bytes only, so a received terminal or pidsLimit frame fails too (decodeMessage).
     if (descriptorCount(message.type) > 0) {
       throw new WireFormatError('MISSING_DESCRIPTOR', `cannot send ${message.type}: MessageChannel cannot pass descriptors (use writeMessageSync with descriptors)`);
     }

@@ -20,7 +20,7 @@ export type WireFormatErrorCode =
   | 'CHANNEL_CLOSED'
   /** Synchronous read or write on an fd with O_NONBLOCK set that would have to wait. */
   | 'WOULD_BLOCK'
-  /** A message that carries a descriptor (`terminal`) arrived without it, or cannot be sent with one. */
+  /** A message that carries a descriptor (`terminal`, `pidsLimit`) arrived without it, or cannot be sent with one. */
   | 'MISSING_DESCRIPTOR'
   /** Descriptors arrived with a frame of a type that carries fewer, or none. */
   | 'UNEXPECTED_DESCRIPTOR';

@@ -23,9 +23,10 @@ export const MAX_FRAME_LENGTH_FIELD = 0xffff_ffff;
 
 /**
  * Type byte of each message. This object is the only table of message types.
- * A `terminal` frame carries a descriptor as SCM_RIGHTS data besides its bytes.
+ * A `terminal` or `pidsLimit` frame carries a descriptor as SCM_RIGHTS data
+ * besides its bytes.
  */
-export const MessageType = { config: 1, ready: 2, start: 3, error: 4, terminal: 5 } as const;
+export const MessageType = { config: 1, ready: 2, start: 3, error: 4, terminal: 5, pidsLimit: 6 } as const;
 
 export type MessageTypeName = keyof typeof MessageType;
 

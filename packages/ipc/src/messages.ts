@@ -23,6 +23,7 @@ export const INIT_STAGES = [
   'terminal',
   'fds',
   'exec',
+  'cgroup',
 ] as const;
 export type InitStage = (typeof INIT_STAGES)[number];
 
@@ -52,27 +53,41 @@ export type Message =
    * travels as SCM_RIGHTS data with the frame's bytes: the sender's
    * descriptor when sending, the receiver's new one when received.
    */
-  | { type: 'terminal'; fd: number };
+  | { type: 'terminal'; fd: number }
+  /**
+   * Parent to init, after config and before start: the container's
+   * `pids.max`, open for writing, as `fd` (SCM_RIGHTS data, as with
+   * `terminal`), and the limit that the init writes there right before
+   * execve. `limit` travels in the JSON payload.
+   */
+  | { type: 'pidsLimit'; fd: number; limit: number };
 
-/** Returns how many descriptors a frame of `type` carries as SCM_RIGHTS data: one for `terminal`, none for the rest. */
+/** Returns how many descriptors a frame of `type` carries as SCM_RIGHTS data: one for `terminal` and `pidsLimit`, none for the rest. */
 export function descriptorCount(type: MessageTypeName): number {
-  return type === 'terminal' ? 1 : 0;
+  return type === 'terminal' || type === 'pidsLimit' ? 1 : 0;
+}
+
+/** Returns the descriptors that `message` carries, in the order the frame carries them. */
+export function messageDescriptors(message: Message): number[] {
+  return message.type === 'terminal' || message.type === 'pidsLimit' ? [message.fd] : [];
 }
 
 const FAILURE_CONTEXT: ShapeContext = { name: 'error', fieldPrefix: 'error.', code: 'INVALID_PAYLOAD' };
 const FAILURE_REQUIRED_FIELDS = ['stage', 'code', 'errno', 'message'] as const;
 const FAILURE_OPTIONAL_FIELDS = ['path'] as const;
+const PIDS_LIMIT_CONTEXT: ShapeContext = { name: 'pidsLimit', fieldPrefix: 'pidsLimit.', code: 'INVALID_PAYLOAD' };
 
 // fatal: invalid UTF-8 throws instead of becoming U+FFFD. ignoreBOM keeps a
 // leading BOM in the text, where JSON.parse rejects it.
 const UTF8_DECODER = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
- * Encodes a message as one frame. `config` and `error` carry UTF-8 JSON, and
- * `ready`, `start` and `terminal` carry an empty payload. The config and the
- * failure are validated first, so the sender gets the same error the
- * receiver would raise. The descriptor of `terminal` is not in the frame:
- * the sender attaches it (writeMessageSync with `descriptors`).
+ * Encodes a message as one frame. `config`, `error` and `pidsLimit` carry
+ * UTF-8 JSON, and `ready`, `start` and `terminal` carry an empty payload.
+ * The config, the failure and the limit are validated first, so the sender
+ * gets the same error the receiver would raise. The descriptor of
+ * `terminal` and `pidsLimit` is not in the frame: the sender attaches it
+ * (writeMessageSync with `descriptors`).
  */
 export function encodeMessage(message: Message): Buffer {
   switch (message.type) {
@@ -81,8 +96,11 @@ export function encodeMessage(message: Message): Buffer {
     case 'error':
       return encodeJsonFrame('error', validateInitFailure(message.error));
     case 'terminal':
-      checkDescriptor(message.fd);
+      checkDescriptor(message.fd, 'terminal.fd');
       return encodeJsonFrame('terminal', undefined);
+    case 'pidsLimit':
+      checkDescriptor(message.fd, 'pidsLimit.fd');
+      return encodeJsonFrame('pidsLimit', { limit: checkPidsLimit(message.limit) });
     case 'ready':
     case 'start':
       return encodeJsonFrame(message.type, undefined);
@@ -99,9 +117,10 @@ export function encodeMessage(message: Message): Buffer {
  * arrived with its bytes. Throws INVALID_PAYLOAD for a payload that is not
  * UTF-8 JSON of the right shape, INVALID_CONFIG for a config that fails
  * validateConfig, and TRAILING_BYTES for a payload on `ready`, `start` or
- * `terminal`. Throws MISSING_DESCRIPTOR for a `terminal` frame without its
- * descriptor, and UNEXPECTED_DESCRIPTOR for descriptors beyond what the
- * type carries. It closes nothing, because the caller owns the descriptors.
+ * `terminal`. Throws MISSING_DESCRIPTOR for a `terminal` or `pidsLimit`
+ * frame without its descriptor, and UNEXPECTED_DESCRIPTOR for descriptors
+ * beyond what the type carries. It closes nothing, because the caller owns
+ * the descriptors.
  */
 export function decodeMessage(frame: Frame): Message {
   const descriptors = frame.descriptors ?? [];
@@ -114,6 +133,8 @@ export function decodeMessage(frame: Frame): Message {
     case 'terminal':
       checkEmptyPayload(frame);
       return { type: 'terminal', fd: descriptors[0] as number };
+    case 'pidsLimit':
+      return { type: 'pidsLimit', fd: descriptors[0] as number, limit: parsePidsLimit(frame) };
     case 'ready':
     case 'start':
       checkEmptyPayload(frame);
@@ -154,12 +175,27 @@ function checkDescriptorCount(type: MessageTypeName, received: number): void {
   }
 }
 
-function checkDescriptor(fd: unknown): void {
+function checkDescriptor(fd: unknown, field: 'terminal.fd' | 'pidsLimit.fd'): void {
   if (typeof fd !== 'number' || !Number.isSafeInteger(fd) || fd < 0) {
-    throw new WireFormatError('INVALID_PAYLOAD', `terminal.fd ${renderValue(fd)} must be an open descriptor (a non-negative integer)`, {
-      field: 'terminal.fd',
+    throw new WireFormatError('INVALID_PAYLOAD', `${field} ${renderValue(fd)} must be an open descriptor (a non-negative integer)`, {
+      field,
     });
   }
+}
+
+// The payload of pidsLimit is `{"limit": N}`.
+function parsePidsLimit(frame: Frame): number {
+  const fields = checkObjectFields(parseJsonPayload(frame), PIDS_LIMIT_CONTEXT, ['limit']);
+  return checkPidsLimit(fields.limit);
+}
+
+// pids.max takes a count from 0 up or the word max. A parent that wants
+// no limit sends no pidsLimit message.
+function checkPidsLimit(limit: unknown): number {
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0) {
+    throw invalidField(PIDS_LIMIT_CONTEXT, 'pidsLimit.limit', `${renderValue(limit)} must be a non-negative integer`);
+  }
+  return limit;
 }
 
 /** Encodes `body` as the UTF-8 JSON payload of one frame, or an empty payload when it is undefined. */

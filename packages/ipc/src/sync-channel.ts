@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 
 import { WireFormatError } from './errors.js';
 import { checkFrameLength, type DecoderOptions, FRAME_HEADER_SIZE, parseFrameHeader, resolveMaxFrameSize } from './frame.js';
-import { decodeMessage, descriptorCount, encodeMessage, type Message } from './messages.js';
+import { decodeMessage, descriptorCount, encodeMessage, type Message, messageDescriptors } from './messages.js';
 
 /**
  * Blocking reads and writes on a file descriptor, as node:fs's readSync and
@@ -41,7 +41,7 @@ export interface DescriptorIo {
  */
 export interface SyncChannelOptions extends DecoderOptions {
   io?: FdIo;
-  /** Needed to send or receive a `terminal` message; without it reads use io.read, which loses descriptors. */
+  /** Needed to send or receive a `terminal` or `pidsLimit` message. Without it, reads use io.read, which loses descriptors. */
   descriptors?: DescriptorIo;
 }
 
@@ -78,9 +78,9 @@ function defaultIo(): FdIo {
  * failed read such as ECONNRESET. EINTR is retried.
  *
  * With `options.descriptors`, the reads go through recvmsg(2), and a
- * `terminal` message returns the descriptor that came with it, which the
- * caller then owns. Descriptors of a frame that is rejected are closed.
- * Without it, a `terminal` frame throws MISSING_DESCRIPTOR.
+ * `terminal` or `pidsLimit` message returns the descriptor that came with
+ * it, which the caller then owns. Descriptors of a frame that is rejected
+ * are closed. Without it, such a frame throws MISSING_DESCRIPTOR.
  *
  * The fd must be in blocking mode. On an fd with O_NONBLOCK set, a read that
  * finds no data throws WOULD_BLOCK, so the caller must clear O_NONBLOCK with
@@ -181,9 +181,9 @@ class FrameReader {
 
 /**
  * Writes one message to `fd` as a whole frame, looping over partial writes
- * and retrying EINTR. A `terminal` message needs `options.descriptors`: its
- * descriptor goes with the first bytes, and MISSING_DESCRIPTOR is thrown
- * without it. Throws FRAME_TOO_LARGE above `maxFrameSize` before
+ * and retrying EINTR. A `terminal` or `pidsLimit` message needs
+ * `options.descriptors`: its descriptor goes with the first bytes, and
+ * MISSING_DESCRIPTOR is thrown without it. Throws FRAME_TOO_LARGE above `maxFrameSize` before
  * writing anything, and CHANNEL_CLOSED when a write fails, such as with EPIPE
  * after the peer closed its end. Like readMessageSync it needs a blocking fd,
  * and on O_NONBLOCK a full socket buffer throws WOULD_BLOCK. Part of the
@@ -195,16 +195,17 @@ export function writeMessageSync(fd: number, message: Message, options?: SyncCha
   checkFrameLength(frame.byteLength - FRAME_HEADER_SIZE, resolveMaxFrameSize(options));
 
   let written = 0;
-  if (message.type === 'terminal') {
+  const descriptors = messageDescriptors(message);
+  if (descriptors.length > 0) {
     const descriptorIo = options?.descriptors;
     if (descriptorIo === undefined) {
       throw new WireFormatError(
         'MISSING_DESCRIPTOR',
-        'cannot send a terminal message without descriptor passing: pass the descriptors option',
+        `cannot send a ${message.type} message without descriptor passing: pass the descriptors option`,
       );
     }
     // The descriptor travels with the first write, whatever its count.
-    written = retrySystemCall(fd, 'write', () => descriptorIo.send(fd, frame, 0, frame.byteLength, [message.fd]));
+    written = retrySystemCall(fd, 'write', () => descriptorIo.send(fd, frame, 0, frame.byteLength, descriptors));
   }
   while (written < frame.byteLength) {
     written += retrySystemCall(fd, 'write', () => io.write(fd, frame, written, frame.byteLength - written));

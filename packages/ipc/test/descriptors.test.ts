@@ -125,10 +125,34 @@ describe('terminal message encoding', () => {
     expect(error.field).toBe('terminal.fd');
   });
 
-  it('descriptorCount is one for terminal only', () => {
+  it('descriptorCount is one for terminal and pidsLimit', () => {
     for (const type of Object.keys(MessageType) as Array<keyof typeof MessageType>) {
-      expect(descriptorCount(type)).toBe(type === 'terminal' ? 1 : 0);
+      expect(descriptorCount(type), type).toBe(type === 'terminal' || type === 'pidsLimit' ? 1 : 0);
     }
+  });
+});
+
+describe('pidsLimit message encoding', () => {
+  it('encodeMessage puts the limit in the payload', () => {
+    const frame = encodeMessage({ type: 'pidsLimit', fd: 7, limit: 12 });
+    expect([...frame.subarray(0, 8)]).toEqual([0x4d, 1, MessageType.pidsLimit, 0, 0, 0, 0, 12]);
+    expect(frame.subarray(8).toString('utf8')).toBe('{"limit":12}');
+  });
+
+  it.each([0, 1, Number.MAX_SAFE_INTEGER])('pidsLimit %s round-trips', (limit) => {
+    const frame = encodeMessage({ type: 'pidsLimit', fd: 7, limit });
+    expect(decodeMessage({ type: 'pidsLimit', payload: frame.subarray(8), descriptors: [21] })).toEqual({ type: 'pidsLimit', fd: 21, limit });
+  });
+
+  it.each([
+    { name: 'negative limit', message: { type: 'pidsLimit', fd: 7, limit: -1 }, field: 'pidsLimit.limit', text: 'pidsLimit.limit -1 must be a non-negative integer' },
+    { name: 'fractional limit', message: { type: 'pidsLimit', fd: 7, limit: 1.5 }, field: 'pidsLimit.limit', text: 'pidsLimit.limit 1.5 must be a non-negative integer' },
+    { name: 'negative fd', message: { type: 'pidsLimit', fd: -1, limit: 3 }, field: 'pidsLimit.fd', text: 'pidsLimit.fd -1 must be an open descriptor (a non-negative integer)' },
+  ])('encodeMessage rejects $name', ({ message, field, text }) => {
+    const error = catchWireFormatError(() => encodeMessage(message as Message));
+    expect(error.code).toBe('INVALID_PAYLOAD');
+    expect(error.field).toBe(field);
+    expect(error.message).toBe(text);
   });
 });
 
@@ -163,6 +187,42 @@ describe('terminal message decoding', () => {
       message: 'ready message carried 1 descriptor (expected none)',
     },
     {
+      name: 'pidsLimit without descriptor',
+      run: () => decodeMessage(frame('pidsLimit', [], Buffer.from('{"limit":3}'))),
+      code: 'MISSING_DESCRIPTOR',
+      message: "pidsLimit message arrived without its descriptor (read it with recvmsg(2): the sync channel's descriptors option)",
+    },
+    {
+      name: 'pidsLimit with two descriptors',
+      run: () => decodeMessage(frame('pidsLimit', [5, 6], Buffer.from('{"limit":3}'))),
+      code: 'UNEXPECTED_DESCRIPTOR',
+      message: 'pidsLimit message carried 2 descriptors (expected 1)',
+    },
+    {
+      name: 'start with a descriptor',
+      run: () => decodeMessage(frame('start', [5])),
+      code: 'UNEXPECTED_DESCRIPTOR',
+      message: 'start message carried 1 descriptor (expected none)',
+    },
+    {
+      name: 'pidsLimit without payload',
+      run: () => decodeMessage(frame('pidsLimit', [5])),
+      code: 'INVALID_PAYLOAD',
+      message: 'pidsLimit payload is not valid JSON: Unexpected end of JSON input',
+    },
+    {
+      name: 'pidsLimit with a string limit',
+      run: () => decodeMessage(frame('pidsLimit', [5], Buffer.from('{"limit":"max"}'))),
+      code: 'INVALID_PAYLOAD',
+      message: 'pidsLimit.limit "max" must be a non-negative integer',
+    },
+    {
+      name: 'pidsLimit with an unknown field',
+      run: () => decodeMessage(frame('pidsLimit', [5], Buffer.from('{"limit":3,"file":"pids.max"}'))),
+      code: 'INVALID_PAYLOAD',
+      message: 'pidsLimit has unknown field "file"',
+    },
+    {
       name: 'terminal with a payload',
       run: () => decodeMessage(frame('terminal', [5], Buffer.from('x'))),
       code: 'TRAILING_BYTES',
@@ -188,6 +248,29 @@ describe('readMessageSync with descriptors', () => {
     expect(readMessageSync(fd, { descriptors: io })).toEqual({ type: 'ready' });
     expect(calls.closed).toEqual([]);
     expect(isOpen(master)).toBe(true);
+  });
+
+  it('readMessageSync returns the descriptor with pidsLimit', () => {
+    const pidsMax = newDescriptor();
+    const data = Buffer.concat([encodeMessage({ type: 'pidsLimit', fd: 99, limit: 4 }), encodeMessage({ type: 'start' })]);
+    const { io, calls } = recordingIo(new Map([[0, [pidsMax]]]));
+    const fd = fileWith(data);
+
+    expect(readMessageSync(fd, { descriptors: io })).toEqual({ type: 'pidsLimit', fd: pidsMax, limit: 4 });
+    expect(readMessageSync(fd, { descriptors: io })).toEqual({ type: 'start' });
+    expect(calls.closed).toEqual([]);
+    expect(isOpen(pidsMax)).toBe(true);
+  });
+
+  it('readMessageSync closes the descriptor of an invalid pidsLimit', () => {
+    const pidsMax = newDescriptor();
+    const { io, calls } = recordingIo(new Map([[0, [pidsMax]]]));
+    const fd = fileWith(encodeFrame('pidsLimit', Buffer.from('{"limit":-2}')));
+
+    const error = catchWireFormatError(() => readMessageSync(fd, { descriptors: io }));
+    expect(error.code).toBe('INVALID_PAYLOAD');
+    expect(calls.closed).toEqual([pidsMax]);
+    expect(isOpen(pidsMax)).toBe(false);
   });
 
   it('readMessageSync takes descriptors on a later header byte', () => {
@@ -277,6 +360,19 @@ describe('writeMessageSync with descriptors', () => {
     expect(written).toEqual([]);
   });
 
+  it('writeMessageSync sends the pidsLimit frame with its descriptor', () => {
+    const { io, calls } = recordingIo(new Map());
+
+    writeMessageSync(3, { type: 'pidsLimit', fd: 11, limit: 2 }, { descriptors: io });
+    expect(calls.sent).toEqual([{ bytes: [...encodeFrame('pidsLimit', Buffer.from('{"limit":2}'))], descriptors: [11] }]);
+  });
+
+  it('writeMessageSync rejects pidsLimit without descriptors', () => {
+    const error = catchWireFormatError(() => writeMessageSync(3, { type: 'pidsLimit', fd: 11, limit: 2 }));
+    expect(error.code).toBe('MISSING_DESCRIPTOR');
+    expect(error.message).toBe('cannot send a pidsLimit message without descriptor passing: pass the descriptors option');
+  });
+
   it('writeMessageSync writes the rest after a partial send', () => {
     const written: number[] = [];
     const descriptors: DescriptorIo = {
@@ -318,6 +414,12 @@ describe('MessageChannel and descriptors', () => {
   it('MessageChannel rejects sending terminal', async () => {
     const channel = new MessageChannel(new PassThrough());
     await expect(channel.send({ type: 'terminal', fd: 9 })).rejects.toMatchObject({ code: 'MISSING_DESCRIPTOR' });
+    channel.close();
+  });
+
+  it('MessageChannel rejects sending pidsLimit', async () => {
+    const channel = new MessageChannel(new PassThrough());
+    await expect(channel.send({ type: 'pidsLimit', fd: 9, limit: 1 })).rejects.toMatchObject({ code: 'MISSING_DESCRIPTOR' });
     channel.close();
   });
 

@@ -73,7 +73,7 @@ describe('MessageType', () => {
     const bytes = Object.values(MessageType);
 
     expect(new Set(bytes).size).toBe(bytes.length);
-    expect(MessageType).toEqual({ config: 1, ready: 2, start: 3, error: 4, terminal: 5 });
+    expect(MessageType).toEqual({ config: 1, ready: 2, start: 3, error: 4, terminal: 5, pidsLimit: 6 });
   });
 });
 
@@ -109,7 +109,7 @@ describe('parseFrameHeader', () => {
       message: 'unsupported frame version 0 (expected 1)',
     },
     { name: 'type zero', bytes: header({ type: 0 }), code: 'UNKNOWN_TYPE', message: 'unknown message type 0' },
-    { name: 'type six', bytes: header({ type: 6 }), code: 'UNKNOWN_TYPE', message: 'unknown message type 6' },
+    { name: 'type seven', bytes: header({ type: 7 }), code: 'UNKNOWN_TYPE', message: 'unknown message type 7' },
     { name: 'type nine', bytes: header({ type: 9 }), code: 'UNKNOWN_TYPE', message: 'unknown message type 9' },
     { name: 'type 255', bytes: header({ type: 255 }), code: 'UNKNOWN_TYPE', message: 'unknown message type 255' },
     {

@@ -17,7 +17,7 @@ import {
 } from './constants.js';
 import { errnoName, SyscallError, type SyscallErrorDetails } from './errors.js';
 import { readTextFile } from './fd-io.js';
-import { lastErrno, loadLibc } from './libc.js';
+import { type Libc, lastErrno, loadLibc } from './libc.js';
 
 // Builds the error for a call that just failed. errno must be read by the
 // caller on the line right after the call and passed in.
@@ -123,6 +123,58 @@ export function execve(path: string, argv: readonly string[], env: readonly stri
   loadLibc().execve(path, argv, env);
   const errno = lastErrno();
   throw fail(errno, { syscall: 'execve', path });
+}
+
+/** An execve(2) call whose arguments prepareExecve has converted in advance. */
+export interface PreparedExecve {
+  readonly path: string;
+  /**
+   * Calls execve(2) and returns its errno, since it returns only when
+   * execve fails. It allocates no JavaScript values before the call, and it
+   * throws nothing.
+   */
+  call(): number;
+}
+
+/**
+ * Converts `path`, `argv` and `env` into the C strings and NULL-terminated
+ * `char *[]` arrays of execve(2) now, so that the call itself allocates
+ * nothing. Under Bun an allocation can start a garbage collection, which
+ * can start a thread, and the container's init must start none between
+ * writing its pids limit and execve. The buffers are fresh ArrayBuffers,
+ * which the garbage collector never moves, and the returned object keeps
+ * them referenced.
+ */
+export function prepareExecve(path: string, argv: readonly string[], env: readonly string[]): PreparedExecve {
+  const libc = loadLibc();
+  const pathBytes = cStringArray(libc, [path]).strings;
+  const args = cStringArray(libc, argv);
+  const environment = cStringArray(libc, env);
+  return {
+    path,
+    call: () => {
+      libc.execvePrepared(pathBytes, args.pointers, environment.pointers);
+      return lastErrno();
+    },
+  };
+}
+
+// Copies each value, UTF-8 and NUL-terminated, into one zero-filled buffer
+// and lists the address of each copy, then 0 (NULL).
+function cStringArray(libc: Libc, values: readonly string[]): { strings: Uint8Array; pointers: BigUint64Array } {
+  const encoded = values.map((value) => Buffer.from(value, 'utf8'));
+  const size = encoded.reduce((total, bytes) => total + bytes.byteLength + 1, 0);
+  const strings = new Uint8Array(new ArrayBuffer(Math.max(size, 1)));
+  const pointers = new BigUint64Array(new ArrayBuffer(8 * (values.length + 1)));
+
+  const base = libc.address(strings);
+  let offset = 0;
+  encoded.forEach((bytes, index) => {
+    strings.set(bytes, offset);
+    pointers[index] = base + BigInt(offset);
+    offset += bytes.byteLength + 1;
+  });
+  return { strings, pointers };
 }
 
 /** Clears FD_CLOEXEC on `fd`, so the descriptor stays open across execve(2). */

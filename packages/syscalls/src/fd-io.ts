@@ -5,11 +5,21 @@ import { lastErrno, loadLibc } from './libc.js';
 // about 3 ms, so the processes on a container's start path (the CLI's first
 // chunk and the init) read, write and open files through these instead.
 
-/** open(2) flags used by m-docker (asm-generic values, the same on x86_64 and aarch64). */
+/** open(2) flags used by m-docker that x86_64 and aarch64 share (asm-generic values). */
 export const O_RDONLY = 0;
 export const O_WRONLY = 1;
-export const O_DIRECTORY = 0o200000;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
 export const O_CLOEXEC = 0o2000000;
+
+// aarch64 keeps 32-bit ARM's values for these two (arch/arm64's
+// uapi/asm/fcntl.h), while x86_64 takes asm-generic's.
+const ARM64 = process.arch === 'arm64';
+
+/** open(2) flag: fail with ENOTDIR unless the path is a directory. */
+export const O_DIRECTORY = ARM64 ? 0o40000 : 0o200000;
+/** open(2) flag: fail with ELOOP when the last component is a symbolic link. */
+export const O_NOFOLLOW = ARM64 ? 0o100000 : 0o400000;
 
 /** access(2) modes. */
 export const F_OK = 0;

@@ -43,6 +43,7 @@ const DECLARATIONS = {
   write: { args: [int, pointer, 'u64'], returns: 'i64' },
   open: { args: [pointer, int, int], returns: int },
   access: { args: [pointer, int], returns: int },
+  flock: { args: [int, int], returns: int },
   dup2: { args: [int, int], returns: int },
   setsid: { args: [], returns: int },
   socketpair: { args: [int, int, int, pointer], returns: int },
@@ -117,6 +118,7 @@ export function openBunLibc(): Libc {
       const env = pointerArray(envp);
       return call.execve(cString(path), args.array, env.array);
     },
+    execvePrepared: (path, argv, envp) => call.execve(path, argv, envp),
     fcntl: (fd, command, argument) => call.fcntl(fd, command, argument),
     prctl: (option, argument) => call.prctl(option, argument, 0, 0, 0),
     prctlReadInt: (option, result) => call.prctl(option, BigInt(ffi.ptr(result)), 0, 0, 0),
@@ -128,6 +130,7 @@ export function openBunLibc(): Libc {
     write: (fd, buffer) => Number(call.write(fd, buffer, buffer.byteLength)),
     open: (path, flags, mode) => call.open(cString(path), flags, mode),
     access: (path, mode) => call.access(cString(path), mode),
+    flock: (fd, operation) => call.flock(fd, operation),
     dup2: (oldFd, newFd) => call.dup2(oldFd, newFd),
     setsid: () => call.setsid(),
     socketpair: (domain, type, protocol, fds) => call.socketpair(domain, type, protocol, fds),

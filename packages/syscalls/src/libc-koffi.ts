@@ -24,6 +24,7 @@ export function openKoffiLibc(): Libc {
   const signal = lib.func('void *signal(int signum, void *handler)');
   const sigprocmask = lib.func('int sigprocmask(int how, const uint8_t *set, uint8_t *oldset)');
   const execve = lib.func('int execve(const char *path, const char **argv, const char **envp)');
+  const execvePrepared = lib.func('int execve(const uint8_t *path, const uint64_t *argv, const uint64_t *envp)');
   const read = lib.func('long read(int fd, _Out_ uint8_t *buf, size_t count)');
   const write = lib.func('long write(int fd, const uint8_t *buf, size_t count)');
   const readlink = lib.func('long readlink(const char *path, _Out_ uint8_t *buf, size_t size)');
@@ -57,6 +58,7 @@ export function openKoffiLibc(): Libc {
     chroot: lib.func('int chroot(const char *path)'),
     // koffi converts each array of strings to a NULL-terminated char *[].
     execve: (path, argv, envp) => execve(path, [...argv, null], [...envp, null]),
+    execvePrepared: (path, argv, envp) => execvePrepared(path, argv, envp),
     fcntl: (fd, command, argument) => fcntl(fd, command, 'int', argument),
     prctl: (option, argument) =>
       prctl(option, 'unsigned long', argument, 'unsigned long', 0, 'unsigned long', 0, 'unsigned long', 0),
@@ -69,6 +71,7 @@ export function openKoffiLibc(): Libc {
     write: (fd, buffer) => write(fd, buffer, buffer.byteLength),
     open: lib.func('int open(const char *path, int flags, int mode)'),
     access: lib.func('int access(const char *path, int mode)'),
+    flock: lib.func('int flock(int fd, int operation)'),
     dup2: lib.func('int dup2(int oldfd, int newfd)'),
     setsid: lib.func('int setsid(void)'),
     socketpair: lib.func('int socketpair(int domain, int type, int protocol, int *sv)'),

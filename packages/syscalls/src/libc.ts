@@ -1,7 +1,7 @@
+import { currentJsRuntime, type JsRuntime } from '@m-docker/runtime';
 import { fallbackDescriber, SyscallError } from './errors.js';
 import { openBunLibc } from './libc-bun.js';
 import { openKoffiLibc } from './libc-koffi.js';
-import { currentJsRuntime, type JsRuntime } from '@m-docker/runtime';
 
 /**
  * The glibc functions m-docker calls, with one implementation per
@@ -21,6 +21,8 @@ export interface Libc {
   fchdir(fd: number): number;
   chroot(path: string): number;
   execve(path: string, argv: readonly string[], envp: readonly string[]): number;
+  /** execve(2) with a NUL-terminated path and NULL-terminated arrays of string addresses, converted in advance. */
+  execvePrepared(path: Uint8Array, argv: BigUint64Array, envp: BigUint64Array): number;
   /** fcntl(2) with an int argument (F_SETFD, F_SETFL) or none (F_GETFD, F_GETFL: pass 0). */
   fcntl(fd: number, command: number, argument: number): number;
   /**
@@ -46,6 +48,8 @@ export interface Libc {
   write(fd: number, buffer: Uint8Array): number;
   open(path: string, flags: number, mode: number): number;
   access(path: string, mode: number): number;
+  /** flock(2): `operation` is LOCK_SH or LOCK_EX, optionally ORed with LOCK_NB, or LOCK_UN. */
+  flock(fd: number, operation: number): number;
   dup2(oldFd: number, newFd: number): number;
   setsid(): number;
   /** socketpair(2): fills `fds` with the two descriptors. */

@@ -2,8 +2,8 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { createRequire } from 'node:module';
 
 import { chroot, close, fchdir, setns, unshare } from './calls.js';
-import { O_RDONLY, openFile } from './fd-io.js';
 import { NAMESPACES, type NamespaceName } from './constants.js';
+import { O_RDONLY, openFile } from './fd-io.js';
 
 // Node cannot pass clone flags to spawn, and namespaces belong to a thread.
 // So the main thread unshares the namespaces, spawns the child (libuv forks

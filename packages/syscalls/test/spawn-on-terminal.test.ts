@@ -29,10 +29,16 @@ describe('spawnOnTerminal', () => {
     expect(result.exit).toEqual({ code: 0, signal: null });
   });
 
-  it('child gets fds 0 to 2 only, no blocked or ignored signal', async () => {
+  it('child gets fds 0 to 2 only', async () => {
     const result = await runScenario('session');
 
     expect(result.report.fds).toEqual(['0', '1', '2']);
+  });
+
+  it('child has no blocked or ignored signal', async () => {
+    const result = await runScenario('signals');
+
+    expect(result.exit).toEqual({ code: 0, signal: null });
     expect(result.report.SigIgn).toBe('0000000000000000');
     expect(result.report.SigBlk).toBe('0000000000000000');
   });

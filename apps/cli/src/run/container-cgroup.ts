@@ -1,7 +1,8 @@
 import { readFileSync, writeSync } from 'node:fs';
 
-import { CgroupError, type ContainerCgroup, createCgroup, removeStaleCgroups } from '@m-docker/cgroups';
+import { CgroupError, type ContainerCgroup, createCgroup, type ResourceLimits, removeStaleCgroups } from '@m-docker/cgroups';
 import type { Logger } from '@m-docker/log';
+import { close, O_WRONLY, openFile } from '@m-docker/syscalls';
 
 import { CliError } from '../cli-error.js';
 import { readStartTime } from '../store/process-identity.js';
@@ -27,6 +28,13 @@ import type { Timeline } from './timeline.js';
 // alone could have been reused since. Directories with other names are left
 // alone.
 //
+// The pids limit is the exception: the cgroup is created with pids.max at
+// max, and the CLI passes pids.max, open for writing, to the init, which
+// writes the limit as its last step before execve. The pids controller
+// counts the threads of the init's runtime, which may start more while the
+// init finishes its set-up after `start`, and Bun aborts when one is
+// refused (see execCommand in @m-docker/init).
+//
 // NOTE: the pid is read in the CLI's PID namespace. A CLI in another PID
 // namespace that uses the same parent may see a live CLI's cgroup as stale,
 // and remove it while it is empty, between its creation and the init's move.
@@ -36,15 +44,24 @@ const NAME_PATTERN = /^[0-9a-f]{64}-(\d+)-(\d+)$/;
 /** A container's cgroup during one run. */
 export interface RunCgroup {
   /**
-   * Creates the cgroup with the requested limits, then starts the second
-   * warm-up write. Throws a CliError (status 125) naming what failed, after
-   * the library has removed what it created.
+   * Creates the cgroup with the requested limits, except the pids limit,
+   * and opens its pids.max for that limit. Then it starts the second
+   * warm-up write. Throws a CliError (status 125) naming what failed. The
+   * library has then removed what it created, except when only the open
+   * failed: remove() removes the cgroup then.
    */
   create(): void;
   /** Removes the leftover cgroups of killed CLIs under the same parent. A failure is logged, not thrown. */
   removeStale(log: Logger): void;
   /** Moves the init into the cgroup, or throws a CliError (status 125). */
   join(pid: number): void;
+  /**
+   * Returns the cgroup's pids.max, open for writing and close-on-exec,
+   * with the limit that --pids-limit requests, for the init to write
+   * there; undefined without a limit. The caller then owns `fd` and closes
+   * it. A later call returns undefined.
+   */
+  takePidsLimit(): PidsLimitFile | undefined;
   /** Logs at debug level how each warm-up write ended, once it has. */
   logWarmUps(log: Logger): void;
   /**
@@ -53,8 +70,14 @@ export interface RunCgroup {
    * exited. A count that cannot be read is logged and counts as no kill.
    */
   reportOutOfMemory(log: Logger): boolean;
-  /** Removes the cgroup, once. A failure is logged, not thrown, because the container has ended already. */
+  /** Removes the cgroup, once, and closes pids.max unless it was taken. A failure is logged, not thrown, because the container has ended already. */
   remove(log: Logger): void;
+}
+
+/** The container's pids.max, open for writing, and the limit that belongs there. */
+export interface PidsLimitFile {
+  fd: number;
+  limit: number;
 }
 
 /**
@@ -68,6 +91,7 @@ export function containerCgroup(request: CgroupRequest, id: string, timeline: Ti
 
 class RunningCgroup implements RunCgroup {
   #cgroup: ContainerCgroup | undefined;
+  #pidsLimit: PidsLimitFile | undefined;
   #removed = false;
   readonly #warmUps: MigrationWarmUpStart[] = [];
 
@@ -84,10 +108,11 @@ class RunningCgroup implements RunCgroup {
     const started = performance.now();
     const name = `${this.id}-${process.pid}-${readStartTime('self')}`;
     try {
-      this.#cgroup = createCgroup({ id: name, parent: this.request.parent, limits: this.request.limits });
+      this.#cgroup = createCgroup({ id: name, parent: this.request.parent, limits: withoutPidsLimit(this.request.limits) });
     } catch (error) {
       throw cliError("cannot create the container's cgroup", error);
     }
+    this.#pidsLimit = this.#openPidsMax(this.#cgroup);
     this.timeline.mark('cgroup created', { ms: elapsed(started), parent: this.request.parent, name });
     this.#warmUps.push(startMigrationWarmUp(this.timeline, 'cgroup warm-up repeated'));
   }
@@ -120,6 +145,12 @@ class RunningCgroup implements RunCgroup {
     this.timeline.mark('cgroup joined', { ms: elapsed(started), pid });
   }
 
+  takePidsLimit(): PidsLimitFile | undefined {
+    const taken = this.#pidsLimit;
+    this.#pidsLimit = undefined;
+    return taken;
+  }
+
   logWarmUps(log: Logger): void {
     for (const warmUp of this.#warmUps) logWarmUpOutcome(warmUp, log);
   }
@@ -144,6 +175,8 @@ class RunningCgroup implements RunCgroup {
   }
 
   remove(log: Logger): void {
+    const pidsLimit = this.takePidsLimit();
+    if (pidsLimit !== undefined) close(pidsLimit.fd);
     if (this.#cgroup === undefined || this.#removed) return;
     this.#removed = true;
 
@@ -154,6 +187,23 @@ class RunningCgroup implements RunCgroup {
     } catch (error) {
       // The next run with the same parent removes it, once it is empty.
       log.warn("removing the container's cgroup failed", { error: (error as Error).message });
+    }
+  }
+
+  // Opened right after the creation, while the init still sets up the
+  // container, so that only sending it is left between ready and start.
+  #openPidsMax(cgroup: ContainerCgroup): PidsLimitFile | undefined {
+    const limit = this.request.limits.pidsLimit;
+    if (limit === undefined || limit === -1) return undefined;
+
+    // On v1 the pids hierarchy's directory, on v2 the one directory.
+    const directory = cgroup.paths.pids ?? cgroup.paths[''];
+    if (directory === undefined) throw new CliError("internal error: the container's cgroup is in no pids hierarchy");
+    const path = `${directory}/pids.max`;
+    try {
+      return { fd: openFile(path, O_WRONLY), limit };
+    } catch (error) {
+      throw cliError(`cannot open ${path} for --pids-limit`, error);
     }
   }
 
@@ -171,7 +221,11 @@ export function isCliAlive(name: string): boolean {
   return readStartTime(Number(pid)) === ticks;
 }
 
-/** Returns field 22 of /proc/<pid>/stat, the process's start time in clock ticks since boot, or undefined when there is no such process. */
+// -1 makes createCgroup require the pids controller, as the limit itself
+// would, and leaves pids.max at max, the value of a new cgroup.
+function withoutPidsLimit(limits: ResourceLimits): ResourceLimits {
+  return limits.pidsLimit === undefined ? limits : { ...limits, pidsLimit: -1 };
+}
 
 function cliError(failedStep: string, error: unknown): CliError {
   if (CgroupError.isInstance(error) && error.code === 'INVALID_VALUE') {

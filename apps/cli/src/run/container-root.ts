@@ -5,7 +5,7 @@ import type { MountConfig } from '@m-docker/ipc';
 import type { Logger } from '@m-docker/log';
 
 import { CliError } from '../cli-error.js';
-import { type ContainerRecord, createContainer, finishContainer, removeContainer } from '../store/containers.js';
+import { createContainer, finishContainer, type NewContainer, removeContainer } from '../store/containers.js';
 import { ownIdentity } from '../store/process-identity.js';
 import { cleanStaleState } from '../store/stale.js';
 import { ensureVolume, removeAnonymousVolumes } from '../store/volumes.js';
@@ -26,6 +26,8 @@ import { DEFAULT_SHM_SIZE, orderMounts, parseByteSize, parseTmpfs, parseVolume, 
 /** The container's root, ready for the config, and how to end it. */
 export interface PreparedRoot {
   settings: RootSettings;
+  /** The container's name: the --name value, or the one generated when the directory was created. */
+  name: string;
   /** Records the exit status and whether the OOM killer killed a process of the container, or removes the container with --rm. */
   finish(status: number, oomKilled: boolean): void;
   /** Removes everything prepare created, after a failure before the command ran. */
@@ -59,9 +61,8 @@ export async function prepareRoot(
 
   // Anonymous volumes get random names, as in docker.
   const volumeNames = volumes.map(volumeName);
-  const record: ContainerRecord = {
+  const container: NewContainer = {
     id,
-    name: identity.name,
     image: source.imageId,
     source: source.name,
     ownRoot: true,
@@ -72,8 +73,8 @@ export async function prepareRoot(
     autoRemove: request.remove,
     ...request.capabilities,
   };
-  if (identity.init !== undefined) record.init = identity.init;
-  const paths = createContainer(request.root, record);
+  if (identity.init !== undefined) container.init = identity.init;
+  const { record, paths } = createContainer(request.root, container, identity.requestedName);
   const anonymous: string[] = [];
   try {
     const etcMounts = writeEtcFiles(paths.dir, hostname).map(
@@ -111,6 +112,7 @@ export async function prepareRoot(
     };
     return {
       settings,
+      name: record.name,
       finish: (status, oomKilled) => {
         finishContainer(request.root, record, status, oomKilled);
         if (request.remove) removeAnonymousVolumes(request.root, record.volumes);

@@ -1,7 +1,7 @@
 import type { Logger } from '@m-docker/log';
 
-import { type ContainerRecord, createContainer, finishContainer, removeContainer } from '../store/containers.js';
-import { releaseName, reserveName } from '../store/names.js';
+import { type ContainerRecord, createContainer, finishContainer, type NewContainer, removeContainer } from '../store/containers.js';
+import { checkName } from '../store/names.js';
 import { identityOf, ownIdentity, type ProcessIdentity } from '../store/process-identity.js';
 import type { RunRequest } from './container-config.js';
 
@@ -13,15 +13,16 @@ import type { RunRequest } from './container-config.js';
 
 /** The parts of a record that a run has before its root is prepared. */
 export interface ContainerIdentity {
-  name: string;
+  /** The --name value, checked but not yet reserved: createContainer reserves it, or a generated name. */
+  requestedName: string | undefined;
   init: ProcessIdentity | undefined;
 }
 
-/** Reserves the container's name and reads the init's identity; release() undoes the reservation. */
-export function startIdentity(request: RunRequest, id: string, initPid: number | undefined): ContainerIdentity & { release(): void } {
-  const name = reserveName(request.root, id, request.name);
+/** Checks the requested name and reads the init's identity. */
+export function startIdentity(request: RunRequest, initPid: number | undefined): ContainerIdentity {
+  if (request.name !== undefined) checkName(request.name);
   const init = initPid === undefined ? undefined : identityOf(initPid);
-  return { name, init, release: () => releaseName(request.root, name, id) };
+  return { requestedName: request.name, init };
 }
 
 /** A record of a container on the host's root, and how to end it. */
@@ -32,11 +33,10 @@ export interface HostContainer {
   discard(): void;
 }
 
-/** Writes the record of a run on the host's root file system. */
+/** Reserves the name and writes the record of a run on the host's root file system. */
 export function registerHostContainer(request: RunRequest, id: string, identity: ContainerIdentity, argv: string[], log: Logger): HostContainer {
-  const record: ContainerRecord = {
+  const container: NewContainer = {
     id,
-    name: identity.name,
     image: null,
     source: '/',
     ownRoot: false,
@@ -47,12 +47,14 @@ export function registerHostContainer(request: RunRequest, id: string, identity:
     autoRemove: request.remove,
     ...request.capabilities,
   };
-  if (identity.init !== undefined) record.init = identity.init;
-  createContainer(request.root, record);
-  log.debug('container registered', { name: identity.name });
+  if (identity.init !== undefined) container.init = identity.init;
+  const { record } = createContainer(request.root, container, identity.requestedName);
+  log.debug('container registered', { name: record.name });
   return {
     record,
     finish: (status, oomKilled) => finishContainer(request.root, record, status, oomKilled),
-    discard: () => removeContainer(request.root, id),
+    discard: () => {
+      removeContainer(request.root, id);
+    },
   };
 }

@@ -6,7 +6,7 @@ import { containerCgroup, type RunCgroup } from './container-cgroup.js';
 import { startMigrationWarmUp } from './container-cgroup-warm-up.js';
 import { buildConfig, hostRootSettings, type RootSettings, type RunRequest, validateRequest } from './container-config.js';
 import type { PreparedRoot } from './container-root.js';
-import { type ContainerIdentity, type HostContainer, registerHostContainer, startIdentity } from './container-state.js';
+import { type HostContainer, registerHostContainer, startIdentity } from './container-state.js';
 import type { MonitorHooks } from './detach.js';
 import type { TerminalEnd } from './detached-terminal.js';
 import type { EarlyInit } from './early-init.js';
@@ -40,7 +40,6 @@ export async function runContainer(
   let init = early?.init;
   let root: PreparedRoot | undefined;
   let host: HostContainer | undefined;
-  let identity: (ContainerIdentity & { release(): void }) | undefined;
   let cgroup: RunCgroup | undefined;
   try {
     requireRoot('m-docker run needs root');
@@ -65,7 +64,7 @@ export async function runContainer(
 
     const ownRoot = request.image !== undefined || request.rootfs !== undefined;
     if (!ownRoot) await rejectImageName(request);
-    identity = startIdentity(request, id, init.child.pid);
+    const identity = startIdentity(request, init.child.pid);
     let settings: RootSettings;
     if (ownRoot) {
       const { prepareRoot } = await import('./container-root.js');
@@ -79,7 +78,7 @@ export async function runContainer(
 
     const config = buildConfig(request, id, hostname, settings);
     cgroup = containerCgroup(request.cgroup, id, timeline, warmUp);
-    const container = { id, name: identity?.name ?? '' };
+    const container = { id, name: root?.name ?? host?.record.name ?? '' };
     const terminal = request.tty ? (monitor?.terminal ?? new TerminalRelay({ interactive: config.interactive, log })) : undefined;
     const { status, oomKilled } = await runToExit(init, config, terminal, timeline, log, cgroup, () => monitor?.started(container));
     log.debug(`timeline in ms since the CLI process started: ${timeline.summary()}`);
@@ -94,7 +93,6 @@ export async function runContainer(
     cgroup?.remove(parentLog);
     root?.discard();
     host?.discard();
-    identity?.release();
     const summary = timeline.summary();
     if (summary !== '') parentLog.debug(`timeline in ms since the CLI process started: ${summary}`);
     throw error;
@@ -116,6 +114,7 @@ async function runToExit(
     startContainer(init.pipeFd, config, timeline, {
       afterConfig: () => cgroup.create(),
       beforeStart: () => cgroup.join(init.child.pid),
+      pidsLimit: () => cgroup.takePidsLimit(),
       terminal: terminal?.attach,
     });
   } catch (error) {

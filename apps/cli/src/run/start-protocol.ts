@@ -9,7 +9,11 @@ import type { Timeline } from './timeline.js';
 // send config, wait for ready, send start, then read until end of stream
 // (execve succeeded and closed fd 3) or an error message. With a terminal
 // (-t), a terminal message with the pty's master comes before ready; the
-// CLI then reads through recvmsg(2), which keeps the descriptor.
+// CLI then reads through recvmsg(2), which keeps the descriptor. With a
+// pids limit, a pidsLimit message with the container's pids.max follows
+// the config, for the init to write the limit just before execve. It is
+// sent while the init sets up the container, so that only start is left
+// to send after ready. The init reads it after ready.
 //
 // The reads and writes are synchronous because the CLI has nothing else to
 // do meanwhile. They cannot deadlock: the init reads the whole config before
@@ -24,6 +28,12 @@ export interface StartHooks {
   afterConfig?: () => void;
   /** Runs after ready and before start, while the init waits: COMMAND does not exist yet. */
   beforeStart?: () => void;
+  /**
+   * Runs after afterConfig. Returns the container's pids.max, open for
+   * writing, and the limit, for a pidsLimit message, or undefined when
+   * there is no limit. startContainer closes the descriptor.
+   */
+  pidsLimit?: () => { fd: number; limit: number } | undefined;
   /** Takes the master of the container's pty (-t); without this hook it is closed. */
   terminal?: (master: number) => void;
 }
@@ -35,6 +45,7 @@ export function startContainer(pipeFd: number, config: ContainerConfig, timeline
   send(pipeFd, { type: 'config', config });
   timeline.mark('config sent');
   hooks.afterConfig?.();
+  sendPidsLimit(pipeFd, hooks);
 
   const ready = receiveReady(pipeFd, config.terminal, hooks);
   if (ready.type === 'error') throw errorFromInitFailure(ready.error, command);
@@ -49,11 +60,21 @@ export function startContainer(pipeFd: number, config: ContainerConfig, timeline
   timeline.mark('exec confirmed', { by: 'end of stream on fd 3' });
 }
 
+function sendPidsLimit(pipeFd: number, hooks: StartHooks): void {
+  const pidsLimit = hooks.pidsLimit?.();
+  if (pidsLimit === undefined) return;
+  try {
+    send(pipeFd, { type: 'pidsLimit', ...pidsLimit });
+  } finally {
+    close(pidsLimit.fd);
+  }
+}
+
 // A write fails when the init died before it read the message: EPIPE, or
 // ECONNRESET when it left data unread.
 function send(pipeFd: number, message: Message): void {
   try {
-    writeMessageSync(pipeFd, message);
+    writeMessageSync(pipeFd, message, message.type === 'pidsLimit' ? { descriptors: descriptorIo } : undefined);
   } catch (error) {
     throw new CliError(`lost contact with the container's init while sending ${message.type}: ${(error as Error).message}`, undefined, {
       cause: error,

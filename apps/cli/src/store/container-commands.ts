@@ -17,6 +17,14 @@ export function isContainerRunning(record: ContainerRecord): boolean {
   return record.finished === undefined && isRunning(record.owner);
 }
 
+/** The error of a reference that names no container, which `rm -f` does not count as a failure. */
+export class NoSuchContainerError extends CliError {
+  constructor(reference: string) {
+    super(`no such container: ${JSON.stringify(reference)}: see 'm-docker ps -a'`);
+    this.name = 'NoSuchContainerError';
+  }
+}
+
 /** Finds a container by name, full id or unique id prefix; throws when none or several match. */
 export function findContainer(root: string, reference: string): ContainerRecord {
   const records = listContainers(root);
@@ -24,9 +32,7 @@ export function findContainer(root: string, reference: string): ContainerRecord 
   if (named !== undefined) return named;
 
   const matches = records.filter((record) => record.id.startsWith(reference));
-  if (reference === '' || matches.length === 0) {
-    throw new CliError(`no such container: ${JSON.stringify(reference)}: see 'm-docker ps -a'`);
-  }
+  if (reference === '' || matches.length === 0) throw new NoSuchContainerError(reference);
   if (matches.length > 1) {
     throw new CliError(`container id prefix ${JSON.stringify(reference)} is ambiguous: it matches ${matches.length} containers: give more characters`);
   }
@@ -62,7 +68,11 @@ export function printContainers(root: string, all: boolean, quiet: boolean, form
 /**
  * Removes containers. A running one is refused unless `force` is set; then
  * it is killed first (killAndWait). Every name is tried; each failure is
- * one line on stderr, and the status is 1 when any failed.
+ * one line on stderr, and the status is 1 when any failed. A container
+ * that another command removes first, such as a parallel rm or the owner
+ * of a --rm container, counts as removed with `force` and as not found
+ * without it. With `force` a container that does not exist is reported
+ * on stderr but is no failure, as with docker 20.10 and later.
  */
 export async function removeContainers(root: string, ids: readonly string[], force: boolean, volumes: boolean): Promise<number> {
   let status = 0;
@@ -75,13 +85,16 @@ export async function removeContainers(root: string, ids: readonly string[], for
         }
         await killAndWait(root, record);
       }
-      removeContainer(root, record.id);
-      if (volumes) removeAnonymousVolumes(root, record.volumes);
+      if (removeContainer(root, record.id)) {
+        if (volumes) removeAnonymousVolumes(root, record.volumes);
+      } else if (!force) {
+        throw new NoSuchContainerError(idOrPrefix);
+      }
       writeText(`${idOrPrefix}\n`);
     } catch (error) {
       if (!(error instanceof CliError)) throw error;
       writeSync(2, `m-docker: ${error.message}\n`);
-      status = 1;
+      if (!(force && error instanceof NoSuchContainerError)) status = 1;
     }
   }
   return status;

@@ -1,13 +1,14 @@
-import { existsSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 
 import { CliError } from '../cli-error.js';
-import { isOlderThan } from './file-age.js';
+import { holdsStoreLock, withStoreLock } from './store-lock.js';
 
 // Container names are unique in a store. Each name is a symbolic link
-// <root>/names/<name> -> <container id>: symlink(2) fails with EEXIST when
-// the name exists, so two runs started at once can never both get it, and
-// no lock is needed. A link whose container directory is gone belongs to a
-// run that was killed before it removed it, and is taken over.
+// <root>/names/<name> -> <container id>, created and removed under the
+// store's lock in the same section that creates or removes the container's
+// directory (containers.ts). So under the lock, a link whose container
+// directory is missing was left by a command that was killed in between,
+// and is taken over or removed.
 
 /** docker's rule for container names. */
 const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -16,9 +17,6 @@ const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const ADJECTIVES = ['agile', 'bold', 'brave', 'calm', 'clever', 'eager', 'fair', 'gentle', 'happy', 'keen', 'kind', 'lucid', 'merry', 'nimble', 'proud', 'quiet', 'sharp', 'steady', 'swift', 'vivid', 'wise', 'witty', 'zen', 'jolly'];
 const SURNAMES = ['babbage', 'curie', 'dijkstra', 'euler', 'fermat', 'gauss', 'hopper', 'kepler', 'knuth', 'lamport', 'liskov', 'lovelace', 'noether', 'pascal', 'ritchie', 'shannon', 'thompson', 'torvalds', 'turing', 'wirth'];
 
-/** Age in ms after which a name whose container directory is missing counts as left over by a killed run. */
-const LEFT_OVER_AGE_MS = 60_000;
-
 /** Attempts at a free generated name before a random suffix is added. */
 const GENERATED_ATTEMPTS = 10;
 
@@ -26,17 +24,23 @@ function namesDir(root: string): string {
   return `${root}/names`;
 }
 
+/** Throws when `name` breaks docker's rule for container names, so that a run can reject it before it starts anything. */
+export function checkName(name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new CliError(`invalid container name ${JSON.stringify(name)}: use letters, digits, '_', '.' and '-', starting with a letter or digit`);
+  }
+}
+
 /**
  * Reserves `requested`, or a generated name when it is undefined, for the
  * container `id`, and returns it. A requested name that another container
- * has is rejected.
+ * has is rejected. The caller holds the store's lock.
  */
 export function reserveName(root: string, id: string, requested?: string): string {
+  requireLock(root, 'reserveName');
   mkdirSync(namesDir(root), { recursive: true, mode: 0o700 });
   if (requested !== undefined) {
-    if (!NAME_PATTERN.test(requested)) {
-      throw new CliError(`invalid container name ${JSON.stringify(requested)}: use letters, digits, '_', '.' and '-', starting with a letter or digit`);
-    }
+    checkName(requested);
     if (!tryReserve(root, requested, id)) {
       const owner = readOwner(root, requested) ?? '';
       throw new CliError(
@@ -53,14 +57,31 @@ export function reserveName(root: string, id: string, requested?: string): strin
   }
 }
 
-/** Releases `name` when it still belongs to `id`. */
+/** Releases `name` when it still belongs to `id`. The caller holds the store's lock. */
 export function releaseName(root: string, name: string, id: string): void {
+  requireLock(root, 'releaseName');
   if (readOwner(root, name) !== id) return;
-  try {
-    unlinkSync(`${namesDir(root)}/${name}`);
-  } catch {
-    // Released by another command at the same time.
-  }
+  unlinkSync(`${namesDir(root)}/${name}`);
+}
+
+/**
+ * Removes the names whose container directory is missing. A command killed
+ * inside a section leaves one between symlink(2) and mkdir(2) of a new
+ * container, or between rename(2) and unlink(2) of a removed one. They are
+ * found without the lock and checked again under it, so the lock is taken
+ * only when there is one. Returns the removed names.
+ */
+export function removeLeftOverNames(root: string): string[] {
+  const candidates = listNames(root).filter((name) => isLeftOver(root, name));
+  if (candidates.length === 0) return [];
+
+  return withStoreLock(root, () =>
+    candidates.filter((name) => {
+      if (!isLeftOver(root, name)) return false;
+      unlinkSync(`${namesDir(root)}/${name}`);
+      return true;
+    }),
+  );
 }
 
 /** Returns the id of the container named `name`, or undefined. */
@@ -74,27 +95,36 @@ export function readOwner(root: string, name: string): string | undefined {
 
 function tryReserve(root: string, name: string, id: string): boolean {
   const link = `${namesDir(root)}/${name}`;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      symlinkSync(id, link);
-      return true;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    // A name whose container directory is gone is left over: take it over
-    // once. A run reserves its name before it creates its directory, so a
-    // link younger than LEFT_OVER_AGE_MS is never taken over. NOTE: two runs
-    // that take over the same left-over name at the same moment can race
-    // between the check and the unlink.
-    const owner = readOwner(root, name);
-    if (owner === undefined || existsSync(`${root}/containers/${owner}`) || !isOlderThan(link, LEFT_OVER_AGE_MS)) return false;
-    try {
-      unlinkSync(link);
-    } catch {
-      return false;
-    }
+  try {
+    symlinkSync(id, link);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
-  return false;
+  if (!isLeftOver(root, name)) return false;
+  unlinkSync(link);
+  symlinkSync(id, link);
+  return true;
+}
+
+// A link whose container directory does not exist. Under the lock it is
+// always left over; without the lock it may belong to a container whose
+// creation is in progress.
+function isLeftOver(root: string, name: string): boolean {
+  const owner = readOwner(root, name);
+  return owner !== undefined && !existsSync(`${root}/containers/${owner}`);
+}
+
+function listNames(root: string): string[] {
+  try {
+    return readdirSync(namesDir(root));
+  } catch {
+    return [];
+  }
+}
+
+function requireLock(root: string, caller: string): void {
+  if (!holdsStoreLock(root)) throw new Error(`${caller} needs the store's lock: call it inside withStoreLock`);
 }
 
 function pick(words: readonly string[]): string {
