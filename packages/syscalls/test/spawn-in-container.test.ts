@@ -178,6 +178,16 @@ describe.skipIf(!isRoot)('spawnInContainer (setns needs CAP_SYS_ADMIN: run as ro
     await target.stop();
   });
 
+  it('runInContainer survives a thread started inside', async () => {
+    const target = await startTarget({ marker: makeMarker(), proc: true });
+
+    const result = await runExec({ mode: 'thread', targetPid: target.pid });
+
+    expect(result.error).toBeNull();
+    expect(result.after).toEqual(result.before);
+    await target.stop();
+  });
+
   it('spawnInContainer gives the command an empty environment', async () => {
     const target = await startTarget({ marker: makeMarker(), proc: true });
 
