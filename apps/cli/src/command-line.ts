@@ -3,6 +3,7 @@ import { LOG_LEVELS, type LogLevel } from '@m-docker/log';
 import { CliError } from './cli-error.js';
 import type { ExecRequest } from './exec/exec-container.js';
 import { formatOptions, type OptionSpec, parseOptions } from './option-parser.js';
+import { parseCapabilityOptions } from './run/capability-options.js';
 import type { RunRequest } from './run/container-config.js';
 import { parseResourceOptions, RESOURCE_OPTIONS } from './run/resource-options.js';
 import { resolveRootDir } from './store/root-dir.js';
@@ -60,6 +61,19 @@ const RUN_OPTIONS = [
     name: '--init',
     help: 'run tini as PID 1: it starts COMMAND, passes signals on to it and reaps zombies (tini: $M_DOCKER_TINI, else /usr/bin/tini-static)',
   },
+  {
+    name: '--cap-add',
+    value: 'CAP',
+    repeatable: true,
+    help: "add a Linux capability to docker's default set, such as NET_ADMIN or CAP_NET_ADMIN; ALL for every one (repeatable)",
+  },
+  {
+    name: '--cap-drop',
+    value: 'CAP',
+    repeatable: true,
+    help: 'drop a capability from the default set; ALL drops every one but those of --cap-add (repeatable)',
+  },
+  { name: '--privileged', help: 'give the container every capability that m-docker has, whatever --cap-add and --cap-drop say' },
   ...RESOURCE_OPTIONS,
   { name: '--help', alias: '-h', help: 'print this help and exit' },
 ] as const satisfies readonly OptionSpec[];
@@ -114,6 +128,9 @@ Examples:
 
   # At most 256 MiB of memory, half a CPU and 100 processes
   m-docker run -m 256m --cpus 0.5 --pids-limit 100 /bin/sh -c 'cat /proc/self/cgroup'
+
+  # docker's default capabilities without NET_RAW, plus NET_ADMIN
+  m-docker run --cap-drop NET_RAW --cap-add NET_ADMIN /bin/sh -c 'grep Cap /proc/self/status'
 
 Options after COMMAND belong to COMMAND: in 'm-docker run ls -l', -l goes to ls.
 With --image, COMMAND replaces the image's Cmd and follows its Entrypoint.
@@ -179,6 +196,11 @@ function parseRun(argv: readonly string[], root: string, logLevel: LogLevel): Pa
     root,
     logLevel,
     cgroup: parseResourceOptions(run, process.env),
+    capabilities: parseCapabilityOptions(
+      (run['--cap-add'] as string[] | undefined) ?? [],
+      (run['--cap-drop'] as string[] | undefined) ?? [],
+      run['--privileged'] === true,
+    ),
   };
   const optional = {
     hostname: run['--hostname'],

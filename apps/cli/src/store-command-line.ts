@@ -52,6 +52,7 @@ const EXEC_OPTIONS = [
   { name: '--env', alias: '-e', value: 'KEY=VALUE', repeatable: true, help: "set a variable on top of the container's PID 1 environment (repeatable)" },
   { name: '--workdir', alias: '-w', value: 'DIR', help: "the working directory inside the container (default: PID 1's)" },
   { name: '--user', alias: '-u', value: 'USER[:GROUP]', help: "run as this user: a name from the container's /etc/passwd, or a number (default: PID 1's)" },
+  { name: '--privileged', help: "give the command every capability that m-docker has, not only the container's" },
   HELP,
 ] as const satisfies readonly OptionSpec[];
 const LOGS_OPTIONS = [
@@ -129,8 +130,9 @@ ${formatOptions(REMOVE_CONTAINER_OPTIONS)}
 const EXEC_HELP = `Usage: m-docker exec [OPTIONS] CONTAINER COMMAND [ARG...]
 
 Run COMMAND in a running container: in its namespaces, root and cgroups,
-with the environment of its PID 1. The exit status is COMMAND's, with
-run's statuses for failures (126 cannot execute, 127 not found).
+with the environment of its PID 1 and the container's capabilities. The
+exit status is COMMAND's, with run's statuses for failures (126 cannot
+execute, 127 not found).
 
 Options:
 ${formatOptions(EXEC_OPTIONS)}
@@ -321,6 +323,7 @@ function parseExec(argv: readonly string[], globals: readonly OptionSpec[]): Par
     interactive: parsed['--interactive'] === true,
     tty: parsed['--tty'] === true,
     env: (parsed['--env'] as string[] | undefined) ?? [],
+    privileged: parsed['--privileged'] === true,
   };
   const workdir = parsed['--workdir'] as string | undefined;
   const user = parsed['--user'] as string | undefined;

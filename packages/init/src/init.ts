@@ -9,6 +9,7 @@ import {
 } from '@m-docker/ipc';
 import { createLogger, type Logger } from '@m-docker/log';
 import {
+  capabilityMask,
   chdir,
   clearCloseOnExec,
   clearNonBlocking,
@@ -19,6 +20,9 @@ import {
   errnoName,
   exitNow,
   fdIo,
+  isCapabilityName,
+  limitBoundingSet,
+  limitCapabilities,
   loadLibc,
   MS_NODEV,
   MS_NOEXEC,
@@ -63,11 +67,13 @@ import {
 //     |-- pidsLimit (pids.max fd) ->|  only with a pids limit, read
 //     |                             |  after ready
 //     |<---- terminal (master fd) --|  only with a terminal (-t)
-//     |                             |  user, working directory, session,
-//     |                             |  executable resolved
+//     |                             |  bounding set, user, working
+//     |                             |  directory, session, executable
+//     |                             |  resolved
 //     |<------------------- ready --|
 //     |-- start ------------------->|  fds closed, stdio cleaned,
-//     |                             |  pids limit written, execve
+//     |                             |  capabilities limited, pids
+//     |                             |  limit written, execve
 //     |<-------- EOF (exec worked) -|  fd 3 is close-on-exec
 //     |<------ error (exec failed) -|
 //
@@ -120,12 +126,12 @@ export function runInit(): never {
     });
     log.debug('config received', { argc: config.argv.length, envc: config.env.length });
 
-    const { executable, env, terminal } = setUpContainer(config, log);
+    const { executable, env, terminal, capabilities } = setUpContainer(config, log);
     log.debug('ready sent, waiting for start');
     const pidsLimit = waitForStart();
     log.debug('start received', pidsLimit ? { pidsLimit: pidsLimit.limit } : undefined);
 
-    execCommand({ executable, argv: config.argv, env, terminal, pidsLimit }, log, started);
+    execCommand({ executable, argv: config.argv, env, terminal, pidsLimit, capabilities }, log, started);
   } catch (error) {
     reportAndExit(error, log);
   }
@@ -146,6 +152,8 @@ interface Command {
   env: string[];
   /** The container's pty, whose slave becomes fds 0-2 (-t). */
   terminal: ContainerTerminal | undefined;
+  /** The capabilities the command may have, as a set (bit N for capability N). */
+  capabilities: bigint;
   /** The container's pids.max and the limit to write there (--pids-limit). */
   pidsLimit: PidsLimit | undefined;
 }
@@ -170,6 +178,18 @@ function setUpContainer(config: ContainerConfig, log: Logger): Omit<Command, 'ar
   }
   step('hostname', () => sethostname(config.hostname));
   const terminal = config.terminal ? step('terminal', () => sendTerminal(root !== null, log)) : undefined;
+
+  // The bounding set shrinks while the init is still root with every
+  // capability: PR_CAPBSET_DROP needs CAP_SETPCAP, which a switch to
+  // another user takes away. The effective set stays whole until right
+  // before execve, because the user switch needs CAP_SETUID and CAP_SETGID
+  // and the terminal's fchown needs CAP_CHOWN.
+  const capabilities = step('capabilities', () => {
+    const keep = capabilitySet(config.capabilities);
+    limitBoundingSet(keep);
+    return keep;
+  });
+  log.debug('bounding set limited', { capabilities: `0x${capabilities.toString(16)}` });
 
   // The user is switched before chdir, so that a directory the user may not
   // enter fails here as it would for the command. The kernel clears the
@@ -204,7 +224,17 @@ function setUpContainer(config: ContainerConfig, log: Logger): Omit<Command, 'ar
   log.debug('container set up', { executable, ms: (performance.now() - started).toFixed(2) });
 
   send({ type: 'ready' });
-  return { executable, env, terminal };
+  return { executable, env, terminal, capabilities };
+}
+
+// ipc checked the names for their form only. A name that is not in this
+// build's table fails here, before anything runs.
+function capabilitySet(names: readonly string[]): bigint {
+  const unknown = names.find((name) => !isCapabilityName(name));
+  if (unknown !== undefined) {
+    throw new Error(`unknown capability ${JSON.stringify(unknown)}: use a name from capabilities(7), such as CAP_CHOWN`);
+  }
+  return capabilityMask(names.filter(isCapabilityName));
 }
 
 // Allocates the pty in the container's devpts and sends the master to the
@@ -261,7 +291,7 @@ function waitForStart(): PidsLimit | undefined {
 // closed by a successful execve, and the stdio flags that Node set are
 // cleared so the command gets ordinary blocking descriptors.
 function execCommand(command: Command, log: Logger, started: number): never {
-  const { executable, argv, env, terminal, pidsLimit } = command;
+  const { executable, argv, env, terminal, pidsLimit, capabilities } = command;
   const prepared = step('exec', () => prepareExecve(executable, argv, env));
   const pidsMax = pidsLimit ? pidsMaxWrites(pidsLimit) : undefined;
   step('fds', () => {
@@ -275,6 +305,11 @@ function execCommand(command: Command, log: Logger, started: number): never {
     }
     resetSignals();
   });
+  // Root's effective and permitted sets shrink to the container's, and
+  // another user's are empty since the switch. The inheritable and ambient
+  // sets are emptied, as docker does, so execve gives root exactly the
+  // bounding set. Lowering the permitted set keeps the parent-death signal.
+  step('capabilities', () => limitCapabilities(capabilities));
   // The init's own work: from its first line after module loading to execve.
   log.debug('execve', { executable, initMs: (performance.now() - started).toFixed(2) });
   if (terminal) step('exec', attachStderr);

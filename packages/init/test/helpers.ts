@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { type ContainerConfig, type InitFailure, type Message, MessageChannel, type RootConfig } from '@m-docker/ipc';
+import { type ContainerConfig, DEFAULT_CAPABILITIES, type InitFailure, type Message, MessageChannel, type RootConfig } from '@m-docker/ipc';
 import { scriptCommand } from '@m-docker/runtime';
 import { spawnInNamespaces } from '@m-docker/syscalls';
 
@@ -49,6 +49,7 @@ export function makeConfig(overrides: Partial<ContainerConfig> = {}): ContainerC
     root: null,
     mounts: [],
     user: null,
+    capabilities: [...DEFAULT_CAPABILITIES],
     logLevel: 'warn',
     ...overrides,
   };

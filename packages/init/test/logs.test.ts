@@ -20,12 +20,13 @@ describe.skipIf(!isRoot)(`init logs (${NEEDS_ROOT})`, () => {
     const lines = run.stderr.split('\n').filter((line) => line !== '');
 
     expect(run.status).toBe(0);
-    expect(lines).toHaveLength(5);
+    expect(lines).toHaveLength(6);
     expect(lines[0]).toMatch(debugLine(config.id, 'config received', ' argc=1 envc=2'));
-    expect(lines[1]).toMatch(debugLine(config.id, 'container set up', ` executable=/bin/true ms=${DURATION}`));
-    expect(lines[2]).toMatch(debugLine(config.id, 'ready sent, waiting for start'));
-    expect(lines[3]).toMatch(debugLine(config.id, 'start received'));
-    expect(lines[4]).toMatch(debugLine(config.id, 'execve', ` executable=/bin/true initMs=${DURATION}`));
+    expect(lines[1]).toMatch(debugLine(config.id, 'bounding set limited', ' capabilities=0xa80425fb'));
+    expect(lines[2]).toMatch(debugLine(config.id, 'container set up', ` executable=/bin/true ms=${DURATION}`));
+    expect(lines[3]).toMatch(debugLine(config.id, 'ready sent, waiting for start'));
+    expect(lines[4]).toMatch(debugLine(config.id, 'start received'));
+    expect(lines[5]).toMatch(debugLine(config.id, 'execve', ` executable=/bin/true initMs=${DURATION}`));
   });
 
   it('logs failure at debug', async () => {

@@ -37,8 +37,36 @@ export interface ContainerConfig {
   mounts: MountConfig[];
   /** The user the command runs as, or null for root. */
   user: UserConfig | null;
+  /**
+   * The capabilities the command may have, by name (`CAP_CHOWN`): its
+   * bounding set, and as root its effective and permitted sets too. A
+   * received config without the field gets DEFAULT_CAPABILITIES.
+   */
+  capabilities: string[];
   logLevel: LogLevel;
 }
+
+/**
+ * docker's default capabilities (moby's oci/caps/defaults.go, Docker Engine
+ * 20.10): what a container keeps without --cap-add, --cap-drop or
+ * --privileged, in the order of their numbers. CapBnd 0xa80425fb.
+ */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_NET_RAW',
+  'CAP_SYS_CHROOT',
+  'CAP_MKNOD',
+  'CAP_AUDIT_WRITE',
+  'CAP_SETFCAP',
+] as const;
 
 /** Maximum host name length in bytes that sethostname(2) accepts on Linux (HOST_NAME_MAX). */
 export const HOSTNAME_MAX_BYTES = 64;
@@ -57,6 +85,13 @@ const CONFIG_FIELDS = [
   'logLevel',
 ] as const satisfies readonly (keyof ContainerConfig)[];
 
+// Fields that a config may lack. A sender built before a field existed
+// leaves it out, and the receiver fills in its default, so the frame
+// version stays 1.
+const OPTIONAL_CONFIG_FIELDS = ['capabilities'] as const satisfies readonly (keyof ContainerConfig)[];
+
+const CAPABILITY_NAME_PATTERN = /^CAP_[A-Z0-9_]+$/;
+
 const CONTEXT: ShapeContext = { name: 'config', fieldPrefix: '', code: 'INVALID_CONFIG' };
 
 const CONTAINER_ID_PATTERN = /^[0-9a-f]{64}$/;
@@ -69,7 +104,7 @@ const CONTAINER_ID_PATTERN = /^[0-9a-f]{64}$/;
  * fields are rejected. No size limit applies here beyond the frame limit.
  */
 export function validateConfig(value: unknown): ContainerConfig {
-  const fields = checkObjectFields(value, CONTEXT, CONFIG_FIELDS);
+  const fields = checkObjectFields(value, CONTEXT, CONFIG_FIELDS, OPTIONAL_CONFIG_FIELDS);
 
   return {
     id: validateId(fields.id),
@@ -82,6 +117,7 @@ export function validateConfig(value: unknown): ContainerConfig {
     root: validateRoot(fields.root, CONTEXT),
     mounts: validateMounts(fields.mounts, CONTEXT),
     user: validateUser(fields.user, CONTEXT),
+    capabilities: Object.hasOwn(fields, 'capabilities') ? validateCapabilities(fields.capabilities) : [...DEFAULT_CAPABILITIES],
     logLevel: validateLogLevel(fields.logLevel),
   };
 }
@@ -152,6 +188,22 @@ function validateBoolean(value: unknown, field: 'interactive' | 'terminal'): boo
     throw invalidField(CONTEXT, field, `${renderValue(value)} must be true or false`);
   }
   return value;
+}
+
+// Names are checked for their form only. The init has the table of
+// capabilities and rejects a name that is not in it.
+function validateCapabilities(value: unknown): string[] {
+  const names = checkCStringArray(value, CONTEXT, 'capabilities');
+  names.forEach((name, index) => {
+    const field = `capabilities[${index}]`;
+    if (!CAPABILITY_NAME_PATTERN.test(name)) {
+      throw invalidField(CONTEXT, field, `${renderValue(name)} must be a capability name such as CAP_CHOWN`);
+    }
+    if (names.indexOf(name) !== index) {
+      throw invalidField(CONTEXT, field, `${renderValue(name)} is listed twice`);
+    }
+  });
+  return names;
 }
 
 function validateLogLevel(value: unknown): LogLevel {

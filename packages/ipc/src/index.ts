@@ -1,6 +1,7 @@
 export { MessageChannel } from './channel.js';
 export {
   type ContainerConfig,
+  DEFAULT_CAPABILITIES,
   HOSTNAME_MAX_BYTES,
   LOG_LEVELS,
   type LogLevel,

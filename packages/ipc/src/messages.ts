@@ -17,6 +17,7 @@ export const INIT_STAGES = [
   'hostname',
   'chdir',
   'user',
+  'capabilities',
   'resolve',
   'session',
   'terminal',

@@ -142,6 +142,7 @@ export const containerConfig: fc.Arbitrary<ContainerConfig> = fc.record({
   root: fc.option(rootConfig, { nil: null }),
   mounts: fc.array(mountConfig, { maxLength: 4 }),
   user: fc.option(userConfig, { nil: null }),
+  capabilities: fc.uniqueArray(fc.stringMatching(/^CAP_[A-Z0-9_]{1,24}$/), { maxLength: 41 }),
   logLevel: fc.constantFrom(...LOG_LEVELS),
 });
 
@@ -190,6 +191,7 @@ export function sampleConfig(overrides: Partial<Record<keyof ContainerConfig, un
     root: null,
     mounts: [],
     user: null,
+    capabilities: ['CAP_CHOWN', 'CAP_KILL'],
     logLevel: 'info',
     ...overrides,
   } as ContainerConfig;

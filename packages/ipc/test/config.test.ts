@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { type ContainerConfig, validateConfig, WireFormatError } from '../src/index.js';
+import {
+  type ContainerConfig,
+  DEFAULT_CAPABILITIES,
+  decodeFrames,
+  decodeMessage,
+  encodeFrame,
+  validateConfig,
+  WireFormatError,
+} from '../src/index.js';
 import { containerConfig, sampleConfig } from './arbitraries.js';
 
 const SAMPLE_ROOT = {
@@ -38,6 +46,23 @@ describe('validateConfig', () => {
     expect(validateConfig(config)).toEqual(config);
   });
 
+  it('validateConfig gives default capabilities', () => {
+    const { capabilities: _capabilities, ...older } = sampleConfig();
+
+    expect(validateConfig(older)).toEqual({ ...older, capabilities: [...DEFAULT_CAPABILITIES] });
+  });
+
+  // A config frame from a sender that predates the capabilities field: the
+  // frame version is still 1, and the receiver fills in docker's default.
+  it('decodeMessage reads config without capabilities', () => {
+    const { capabilities: _capabilities, ...older } = sampleConfig();
+    const [frame] = decodeFrames(encodeFrame('config', Buffer.from(JSON.stringify(older))));
+
+    const message = decodeMessage(frame as Parameters<typeof decodeMessage>[0]);
+
+    expect(message).toEqual({ type: 'config', config: { ...older, capabilities: [...DEFAULT_CAPABILITIES] } });
+  });
+
   it('validateConfig returns a copy', () => {
     const config = sampleConfig();
     const validated = validateConfig(config);
@@ -66,6 +91,8 @@ describe('validateConfig', () => {
     ['root cwd', { cwd: '/' }],
     ['cwd with spaces', { cwd: '/my dir/ünïcode' }],
     ['each log level', { logLevel: 'debug' }],
+    ['no capabilities', { capabilities: [] }],
+    ['docker default capabilities', { capabilities: [...DEFAULT_CAPABILITIES] }],
     ['8 MiB argument', { argv: ['x'.repeat(8 * 1024 * 1024)] }],
   ])('validateConfig accepts %s', (_name, overrides) => {
     const config = sampleConfig(overrides);
@@ -262,6 +289,48 @@ describe('validateConfig', () => {
       value: sampleConfig({ cwd: '/a\0' }),
       field: 'cwd',
       message: 'cwd "/a\\u0000" contains a NUL byte, which C strings cannot hold',
+    },
+    {
+      name: 'capabilities not an array',
+      value: sampleConfig({ capabilities: 'CAP_CHOWN' }),
+      field: 'capabilities',
+      message: 'capabilities must be an array of strings, got string',
+    },
+    {
+      name: 'null capabilities',
+      value: sampleConfig({ capabilities: null }),
+      field: 'capabilities',
+      message: 'capabilities must be an array of strings, got null',
+    },
+    {
+      name: 'non-string capability',
+      value: sampleConfig({ capabilities: ['CAP_CHOWN', 21] }),
+      field: 'capabilities[1]',
+      message: 'capabilities[1] must be a string, got number',
+    },
+    {
+      name: 'capability without CAP_ prefix',
+      value: sampleConfig({ capabilities: ['CAP_CHOWN', 'SYS_ADMIN'] }),
+      field: 'capabilities[1]',
+      message: 'capabilities[1] "SYS_ADMIN" must be a capability name such as CAP_CHOWN',
+    },
+    {
+      name: 'lowercase capability',
+      value: sampleConfig({ capabilities: ['cap_chown'] }),
+      field: 'capabilities[0]',
+      message: 'capabilities[0] "cap_chown" must be a capability name such as CAP_CHOWN',
+    },
+    {
+      name: 'capability listed twice',
+      value: sampleConfig({ capabilities: ['CAP_KILL', 'CAP_CHOWN', 'CAP_KILL'] }),
+      field: 'capabilities[2]',
+      message: 'capabilities[2] "CAP_KILL" is listed twice',
+    },
+    {
+      name: 'NUL in capability',
+      value: sampleConfig({ capabilities: ['CAP_KILL\0'] }),
+      field: 'capabilities[0]',
+      message: 'capabilities[0] "CAP_KILL\\u0000" contains a NUL byte, which C strings cannot hold',
     },
     {
       name: 'unknown logLevel',

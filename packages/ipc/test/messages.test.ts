@@ -75,7 +75,7 @@ describe('encodeMessage', () => {
     );
 
     expect(error.code).toBe('INVALID_PAYLOAD');
-    expect(error.message).toBe('error.stage "boot" must be one of config, mount, rootfs, hostname, chdir, user, resolve, session, terminal, fds, exec, cgroup');
+    expect(error.message).toBe('error.stage "boot" must be one of config, mount, rootfs, hostname, chdir, user, capabilities, resolve, session, terminal, fds, exec, cgroup');
   });
 
   it('encodeMessage rejects an unknown type', () => {
@@ -209,7 +209,7 @@ describe('decodeMessage', () => {
       name: 'failure with unknown stage',
       frame: rawFrame('error', JSON.stringify({ ...sampleFailure, stage: 'boot' })),
       code: 'INVALID_PAYLOAD',
-      message: 'error.stage "boot" must be one of config, mount, rootfs, hostname, chdir, user, resolve, session, terminal, fds, exec, cgroup',
+      message: 'error.stage "boot" must be one of config, mount, rootfs, hostname, chdir, user, capabilities, resolve, session, terminal, fds, exec, cgroup',
     },
     {
       name: 'failure with numeric code',

@@ -1,4 +1,14 @@
 export * from './calls.js';
+export { CAPABILITIES, type CapabilityName, capabilityMask, capabilityNames, isCapabilityName } from './capabilities.js';
+export {
+  type CapabilitySets,
+  clearAmbientCapabilities,
+  getCapabilities,
+  limitBoundingSet,
+  limitCapabilities,
+  readBoundingSet,
+  setCapabilities,
+} from './capability-calls.js';
 export * from './constants.js';
 export { switchUser } from './credentials.js';
 export { descriptorIo, MAX_RECEIVED_DESCRIPTORS, type ReceivedData, receiveDescriptors, sendDescriptors } from './descriptor-passing.js';

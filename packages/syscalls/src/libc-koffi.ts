@@ -60,9 +60,12 @@ export function openKoffiLibc(): Libc {
     execve: (path, argv, envp) => execve(path, [...argv, null], [...envp, null]),
     execvePrepared: (path, argv, envp) => execvePrepared(path, argv, envp),
     fcntl: (fd, command, argument) => fcntl(fd, command, 'int', argument),
-    prctl: (option, argument) => prctl(option, 'unsigned long', argument),
+    prctl: (option, argument) =>
+      prctl(option, 'unsigned long', argument, 'unsigned long', 0, 'unsigned long', 0, 'unsigned long', 0),
     prctlReadInt: (option, result) => prctl(option, 'int *', result),
     getpid: lib.func('int getpid(void)'),
+    capget: lib.func('int capget(uint32_t *header, _Inout_ uint32_t *data)'),
+    capset: lib.func('int capset(uint32_t *header, const uint32_t *data)'),
     close: lib.func('int close(int fd)'),
     read: (fd, buffer) => read(fd, buffer, buffer.byteLength),
     write: (fd, buffer) => write(fd, buffer, buffer.byteLength),

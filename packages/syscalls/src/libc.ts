@@ -25,11 +25,22 @@ export interface Libc {
   execvePrepared(path: Uint8Array, argv: BigUint64Array, envp: BigUint64Array): number;
   /** fcntl(2) with an int argument (F_SETFD, F_SETFL) or none (F_GETFD, F_GETFL: pass 0). */
   fcntl(fd: number, command: number, argument: number): number;
-  /** prctl(2) with one unsigned long argument, such as a signal number. */
+  /**
+   * prctl(2) with one unsigned long argument, such as a signal number. The
+   * kernel gets 0 for arguments 3 to 5, which some options require.
+   */
   prctl(option: number, argument: number): number;
   /** prctl(2) whose second argument is a pointer to an int that the kernel fills in. */
   prctlReadInt(option: number, result: Int32Array): number;
   getpid(): number;
+  /**
+   * capget(2): `header` holds the version and the thread id (0 for the
+   * calling thread), and the kernel fills `data` with two words of each of
+   * the effective, permitted and inheritable sets, low words first.
+   */
+  capget(header: Uint32Array, data: Uint32Array): number;
+  /** capset(2) with `header` and `data` laid out as for capget. */
+  capset(header: Uint32Array, data: Uint32Array): number;
   close(fd: number): number;
   /** read(2) into `buffer`, which may be a view into a larger buffer. */
   read(fd: number, buffer: Uint8Array): number;

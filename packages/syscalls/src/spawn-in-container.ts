@@ -2,6 +2,7 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { createRequire } from 'node:module';
 
 import { chdir, setns, unshare } from './calls.js';
+import { clearAmbientCapabilities, getCapabilities, limitBoundingSet, setCapabilities } from './capability-calls.js';
 import { CLONE_FS, CLONE_NEWPID, NAMESPACES, type NamespaceName } from './constants.js';
 import { errnoName, SyscallError } from './errors.js';
 import { getcwd, getDumpable, setCloseOnExecFrom, setDumpable } from './process-calls.js';
@@ -43,6 +44,16 @@ import { closeContext, restoreAndClose, saveContext } from './spawn-in-namespace
 //   execve(2) makes the child dumpable again with its own program.
 // - Every descriptor of this process from 3 up gets FD_CLOEXEC before the
 //   fork, so only the child's stdio entries reach the command.
+// - With `childCapabilities`, the thread's bounding set shrinks to that set
+//   and its inheritable and ambient sets are emptied, before it moves. The
+//   child's execve(2) then gives the command at most that set, because
+//   root's new permitted set is inheritable | bounding (capabilities(7)).
+//   No call raises a bounding set again, so the thread keeps the smaller
+//   one until it exits. Its effective set stays, so it can still go back
+//   to its own namespaces. Until its execve the child keeps the thread's
+//   permitted set, and a process whose permitted set lacks some of those
+//   needs CAP_SYS_PTRACE to follow its /proc/PID/exe
+//   (cap_ptrace_access_check), besides the dumpable flag.
 
 /** The namespaces spawnInContainer joins by default: all that m-docker creates. */
 export const CONTAINER_NAMESPACES: readonly NamespaceName[] = ['uts', 'ipc', 'net', 'pid', 'mnt', 'cgroup'];
@@ -70,6 +81,13 @@ export interface ContainerRunOptions {
    * `after` must not throw.
    */
   aroundStart?: { before(): void; after(): void };
+  /**
+   * The maximum capability set of the started process (see CAPABILITIES),
+   * or undefined to leave the thread's capabilities as they are. The
+   * calling thread's bounding set is limited to it and its inheritable and
+   * ambient sets are emptied, for good. Needs CAP_SETPCAP.
+   */
+  childCapabilities?: bigint | undefined;
 }
 
 /**
@@ -94,7 +112,7 @@ export function spawnInContainer(
   args: readonly string[],
   options: ContainerSpawnOptions = {},
 ): ChildProcess {
-  const { namespaces, cwd, aroundStart, ...spawnOptions } = options;
+  const { namespaces, cwd, aroundStart, childCapabilities, ...spawnOptions } = options;
   checkStdio(spawnOptions.stdio);
   // Required on first use, as in spawnInNamespaces.
   const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
@@ -104,7 +122,7 @@ export function spawnInContainer(
     pidfd,
     () => spawn(command, args, childOptions),
     (child) => child.kill('SIGKILL'),
-    { ...(namespaces ? { namespaces } : {}), ...(cwd !== undefined ? { cwd } : {}), ...(aroundStart ? { aroundStart } : {}) },
+    { ...(namespaces ? { namespaces } : {}), ...(cwd !== undefined ? { cwd } : {}), ...(aroundStart ? { aroundStart } : {}), childCapabilities },
   );
 }
 
@@ -113,10 +131,11 @@ export function spawnInContainer(
  * behind `pidfd`, in the working directory `options.cwd` inside the
  * container, and with this process non-dumpable. Then it moves the thread
  * back to the namespaces, root and working directory it had, and makes the
- * process dumpable again if it was. `start` must create the process
- * synchronously from this thread and return after the child called
- * execve(2) or exited, as child_process.spawn and Bun.spawn do. If the
- * thread cannot be restored, `abandon` ends the process, the error is
+ * process dumpable again if it was. A bounding set that
+ * `options.childCapabilities` limited stays limited. `start` must create
+ * the process synchronously from this thread and return after the child
+ * called execve(2) or exited, as child_process.spawn and Bun.spawn do. If
+ * the thread cannot be restored, `abandon` ends the process, the error is
  * thrown and the process stays non-dumpable.
  */
 export function runInContainer<T>(
@@ -140,6 +159,12 @@ export function runInContainer<T>(
   const saved = saveContext(namespaces);
 
   try {
+    // A loop of FFI calls, which may make the runtime start a thread, such
+    // as Bun's compiler. So it runs before the thread moves: a new thread
+    // shares the thread's root and working directory (fs_struct), and
+    // setns(2) into a mount namespace fails with EINVAL while they are
+    // shared, which would make the way back fail.
+    if (options.childCapabilities !== undefined) limitChildCapabilities(options.childCapabilities);
     setDumpable(false);
     if (joinsMount) unshare(CLONE_FS);
     if (otherFlags !== 0) setns(pidfd, otherFlags);
@@ -178,6 +203,15 @@ function startCovered<T>(start: () => T, around: ContainerRunOptions['aroundStar
   } finally {
     around.after();
   }
+}
+
+// The thread's own effective and permitted sets stay, so that it can
+// still leave the container's namespaces.
+function limitChildCapabilities(keep: bigint): void {
+  limitBoundingSet(keep);
+  const current = getCapabilities();
+  setCapabilities({ ...current, inheritable: 0n });
+  clearAmbientCapabilities();
 }
 
 // Making the process dumpable again is safe once the child has called

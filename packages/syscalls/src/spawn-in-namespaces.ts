@@ -2,7 +2,8 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { createRequire } from 'node:module';
 
 import { chroot, close, fchdir, setns, unshare } from './calls.js';
-import { NAMESPACES, type NamespaceName } from './constants.js';
+import { CLONE_FS, CLONE_NEWNS, NAMESPACES, type NamespaceName } from './constants.js';
+import { SyscallError } from './errors.js';
 import { O_RDONLY, openFile } from './fd-io.js';
 
 // Node cannot pass clone flags to spawn, and namespaces belong to a thread.
@@ -109,12 +110,38 @@ export function saveContext(namespaces: readonly NamespaceName[]): SavedContext 
 function restoreContext(saved: SavedContext, restoreFilesystem: boolean): void {
   const pidFirst = [...saved.namespaces].sort((a, b) => Number(b.name === 'pid') - Number(a.name === 'pid'));
   for (const { name, fd, path } of pidFirst) {
-    setns(fd, NAMESPACES[name].flag, path);
+    if (name === 'mnt') enterMountNamespace(fd, path);
+    else setns(fd, NAMESPACES[name].flag, path);
   }
   if (restoreFilesystem) {
     fchdir(saved.rootFd);
     chroot('.');
     fchdir(saved.cwdFd);
+  }
+}
+
+/** How often the way back into a mount namespace is tried. */
+const MOUNT_SETNS_ATTEMPTS = 3;
+
+// setns(2) into a mount namespace fails with EINVAL while another thread
+// shares this thread's root and working directory (one fs_struct). A thread
+// that the runtime starts from this thread while it is away shares them:
+// Bun 1.4.5 starts its compiler's worker threads at any moment, and
+// BUN_JSC_useConcurrentJIT=0 made such failures stop. After such a failure,
+// unshare(CLONE_FS) gives this thread a private copy again for the next try.
+// NOTE: the other thread keeps the root, working directory and namespaces
+// it started with. A compiler thread resolves no paths, but a runtime
+// thread that did would resolve them there.
+function enterMountNamespace(fd: number, path: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      setns(fd, CLONE_NEWNS, path);
+      return;
+    } catch (error) {
+      const shared = SyscallError.isInstance(error) && error.code === 'EINVAL';
+      if (!shared || attempt === MOUNT_SETNS_ATTEMPTS) throw error;
+    }
+    unshare(CLONE_FS);
   }
 }
 

@@ -1,6 +1,6 @@
 import { scriptCommand } from '@m-docker/runtime';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -89,6 +89,24 @@ function parseReport(stdout: string): Record<string, string> {
   return Object.fromEntries(entries);
 }
 
+/** docker's default capability set, as /proc/PID/status and the fixture write it. */
+const DOCKER_DEFAULT = '00000000a80425fb';
+const DOCKER_DEFAULT_HEX = '0xa80425fb';
+const NO_CAPABILITIES = '0000000000000000';
+
+/** An exec that prints the command's Cap* lines. */
+const READ_CAPABILITIES = { mode: 'spawn', command: '/bin/sh', args: ['-c', 'grep ^Cap /proc/self/status'] };
+
+// Parses `CapEff:\t00000000a80425fb` lines into { CapEff: '00000000a80425fb' }.
+function parseCapabilityLines(text: string): Record<string, string> {
+  const lines = text.split('\n').filter((line) => line.startsWith('Cap'));
+  return Object.fromEntries(lines.map((line) => line.split(':\t')));
+}
+
+function ownCapabilityLines(): Record<string, string> {
+  return parseCapabilityLines(readFileSync('/proc/thread-self/status', 'utf8'));
+}
+
 function makeMarker(): string {
   const marker = join(makeTempDir(), 'marker');
   mkdirSync(marker);
@@ -160,6 +178,16 @@ describe.skipIf(!isRoot)('spawnInContainer (setns needs CAP_SYS_ADMIN: run as ro
     await target.stop();
   });
 
+  it('runInContainer survives a thread started inside', async () => {
+    const target = await startTarget({ marker: makeMarker(), proc: true });
+
+    const result = await runExec({ mode: 'thread', targetPid: target.pid });
+
+    expect(result.error).toBeNull();
+    expect(result.after).toEqual(result.before);
+    await target.stop();
+  });
+
   it('spawnInContainer gives the command an empty environment', async () => {
     const target = await startTarget({ marker: makeMarker(), proc: true });
 
@@ -220,6 +248,48 @@ describe.skipIf(!isRoot)('spawnInContainer (setns needs CAP_SYS_ADMIN: run as ro
     expect(result.openError).toMatchObject({ syscall: 'pidfd_open', code: 'ESRCH' });
     expect(result.after).toEqual(result.before);
     expect(result.witnessExists).toBe(false);
+  });
+
+  it('spawnInContainer limits child capabilities', async () => {
+    const target = await startTarget({ marker: makeMarker(), proc: true });
+    const own = ownCapabilityLines();
+
+    const result = await runExec({ ...READ_CAPABILITIES, targetPid: target.pid, childCapabilities: DOCKER_DEFAULT_HEX });
+
+    expect(result.error).toBeNull();
+    expect(result.output.stderr).toBe('');
+    expect(parseCapabilityLines(result.output.stdout)).toEqual({
+      CapInh: NO_CAPABILITIES,
+      CapPrm: DOCKER_DEFAULT,
+      CapEff: DOCKER_DEFAULT,
+      CapBnd: DOCKER_DEFAULT,
+      CapAmb: NO_CAPABILITIES,
+    });
+    // The thread keeps its own effective and permitted sets.
+    expect(result.threadCapabilities).toEqual({ ...own, CapBnd: DOCKER_DEFAULT });
+    expect(result.after).toEqual(result.before);
+    await target.stop();
+  });
+
+  it('spawnInContainer gives a user only the bounding set', async () => {
+    const target = await startTarget({ marker: makeMarker(), proc: true });
+
+    const result = await runExec({
+      ...READ_CAPABILITIES,
+      targetPid: target.pid,
+      options: { uid: 1000, gid: 1000 },
+      childCapabilities: DOCKER_DEFAULT_HEX,
+    });
+
+    expect(result.error).toBeNull();
+    expect(parseCapabilityLines(result.output.stdout)).toEqual({
+      CapInh: NO_CAPABILITIES,
+      CapPrm: NO_CAPABILITIES,
+      CapEff: NO_CAPABILITIES,
+      CapBnd: DOCKER_DEFAULT,
+      CapAmb: NO_CAPABILITIES,
+    });
+    await target.stop();
   });
 
   it('spawnInContainer passes only fds 0 to 2', async () => {
@@ -350,8 +420,8 @@ describe.skipIf(!isRoot)('spawnInContainer (setns needs CAP_SYS_ADMIN: run as ro
       await target.stop();
     });
 
-    // A limit, not a goal: CAP_SYS_PTRACE overrides the dumpable flag, and
-    // m-docker's containers keep every capability of root.
+    // CAP_SYS_PTRACE overrides the dumpable flag, which is why the caller
+    // limits the capabilities of what it starts (next test).
     it('non-dumpable caller is open to CAP_SYS_PTRACE', async () => {
       const target = await startTarget({ marker: makeMarker(), proc: false });
 
@@ -359,6 +429,23 @@ describe.skipIf(!isRoot)('spawnInContainer (setns needs CAP_SYS_ADMIN: run as ro
 
       expect(result.dumpableInside).toBe(0);
       expect(JSON.parse(result.during.stdout)).toEqual({ read: 'opened', write: 'ETXTBSY' });
+      await target.stop();
+    });
+
+    // The probe, like a container's process, gets docker's default set,
+    // without CAP_SYS_PTRACE. The caller keeps its full permitted set, so
+    // the probe cannot follow /proc/PID/exe even once the caller is
+    // dumpable again.
+    it('childCapabilities hide the caller from root', async () => {
+      const target = await startTarget({ marker: makeMarker(), proc: false });
+
+      const result = await runExec({ mode: 'dumpable', targetPid: target.pid, probe: probe(), childCapabilities: DOCKER_DEFAULT_HEX });
+
+      expect(result.dumpableInside).toBe(0);
+      expect(result.during.stderr).toBe('');
+      expect(JSON.parse(result.during.stdout)).toEqual({ read: 'EACCES', write: 'EACCES' });
+      expect(result.after.stderr).toBe('');
+      expect(JSON.parse(result.after.stdout)).toEqual({ read: 'EACCES', write: 'EACCES' });
       await target.stop();
     });
 

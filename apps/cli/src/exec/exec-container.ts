@@ -5,9 +5,11 @@ import type { Logger } from '@m-docker/log';
 import { close, pidfdOpen, SyscallError } from '@m-docker/syscalls';
 
 import { CliError, requireRoot } from '../cli-error.js';
+import { execCapabilities } from '../run/capability-options.js';
 import { forwardSignals } from '../run/signals.js';
 import { checkTerminalInput, TerminalRelay } from '../run/terminal.js';
 import { findContainer, isContainerRunning } from '../store/container-commands.js';
+import { capabilityOptionsOf } from '../store/containers.js';
 import { identityOf } from '../store/process-identity.js';
 import { type CgroupSwitch, openCgroupSwitch, warnCgroupReturn } from './container-cgroup-join.js';
 import { prepareCommand, startCommand, waitForExit } from './exec-command.js';
@@ -23,6 +25,14 @@ import { prepareCommand, startCommand, waitForExit } from './exec-command.js';
 // command starts there. With -t, the command leads a new session with a
 // pty of the container's own devpts as its controlling terminal, and the
 // CLI relays as for `run -t`.
+//
+// The command gets the container's capabilities, as with docker. Before
+// it joins the namespaces, the main thread limits its bounding set to the
+// container's set and empties its inheritable set (runInContainer's
+// childCapabilities), so root's execve gives the command that set. No
+// call raises a bounding set again, so the main thread keeps the smaller
+// one until the CLI exits. That is harmless, because it spawns nothing
+// afterwards, and its effective set, which moving back needs, stays whole.
 
 /** The command and settings of one `exec` request. */
 export interface ExecRequest {
@@ -33,6 +43,8 @@ export interface ExecRequest {
   env: string[];
   workdir?: string;
   user?: string;
+  /** --privileged: every capability that m-docker has, not only the container's. */
+  privileged: boolean;
 }
 
 /** Runs the command in the container and returns its exit status, with run's statuses for failures. */
@@ -52,7 +64,7 @@ export async function execInContainer(root: string, request: ExecRequest, log: L
   const pidfd = openPinned(init.pid, init.startTime, request.reference);
   let cgroups: CgroupSwitch | undefined;
   try {
-    const settings = containerSettings(init.pid, request);
+    const settings = { ...containerSettings(init.pid, request), capabilities: execCapabilities(capabilityOptionsOf(record), request.privileged) };
     cgroups = openContainerCgroups(init.pid, request.reference, log);
     log.debug('exec', { container: record.id.slice(0, 12), pid: init.pid, command: request.argv[0] ?? '' });
     return await runCommand(pidfd, cgroups, request, settings, warmUp, log);
@@ -127,6 +139,8 @@ export interface ExecSettings {
   gid: number;
   /** Supplementary groups: the -u user's from the container's /etc/group, or PID 1's. */
   groups: number[];
+  /** The container's capability set, or undefined with --privileged (see the comment at the top). */
+  capabilities?: bigint | undefined;
 }
 
 // The pidfd refers to the process that had the pid when it was opened. The

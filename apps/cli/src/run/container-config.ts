@@ -9,6 +9,7 @@ import {
 import type { LogLevel } from '@m-docker/log';
 
 import { CliError, EXIT_STATUS } from '../cli-error.js';
+import { type CapabilityOptions, containerCapabilities } from './capability-options.js';
 import { findTini, withInit } from './docker-init.js';
 import { buildEnvironment } from './environment.js';
 import type { CgroupRequest } from './resource-options.js';
@@ -44,6 +45,8 @@ export interface RunRequest {
   logLevel: LogLevel;
   /** The parent cgroup and the resource limits. */
   cgroup: CgroupRequest;
+  /** --cap-add, --cap-drop and --privileged. */
+  capabilities: CapabilityOptions;
 }
 
 /** The parts of the config that the container's root file system sets; on the host's root they are the defaults. */
@@ -138,6 +141,7 @@ export function buildConfig(request: RunRequest, id: string, hostname: string, s
     root: settings.root,
     mounts: settings.mounts,
     user: settings.user === undefined ? null : { spec: settings.user, setHome: !homeGiven },
+    capabilities: containerCapabilities(request.capabilities),
     logLevel: request.logLevel,
   };
   checkSize(config);

@@ -71,6 +71,7 @@ export async function prepareRoot(
     owner: ownIdentity(),
     volumes: volumeNames.filter(Boolean),
     autoRemove: request.remove,
+    ...request.capabilities,
   };
   if (identity.init !== undefined) container.init = identity.init;
   const { record, paths } = createContainer(request.root, container, identity.requestedName);

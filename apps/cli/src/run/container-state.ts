@@ -45,6 +45,7 @@ export function registerHostContainer(request: RunRequest, id: string, identity:
     owner: ownIdentity(),
     volumes: [],
     autoRemove: request.remove,
+    ...request.capabilities,
   };
   if (identity.init !== undefined) container.init = identity.init;
   const { record } = createContainer(request.root, container, identity.requestedName);

@@ -170,6 +170,12 @@ export function inspectContainers(root: string, references: readonly string[]): 
         Image: record.image,
         Source: record.source,
         AutoRemove: record.autoRemove,
+        // docker's inspect shows null for an option that was not given.
+        HostConfig: {
+          CapAdd: record.capAdd?.length ? record.capAdd : null,
+          CapDrop: record.capDrop?.length ? record.capDrop : null,
+          Privileged: record.privileged === true,
+        },
         Volumes: record.volumes,
         Owner: record.owner,
       });

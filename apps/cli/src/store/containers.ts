@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 import { CliError } from '../cli-error.js';
+import type { CapabilityOptions } from '../run/capability-options.js';
 import { isOlderThan } from './file-age.js';
 import { releaseName, reserveName } from './names.js';
 import { isRunning, ownIdentity, type ProcessIdentity } from './process-identity.js';
@@ -59,6 +60,18 @@ export interface ContainerRecord {
   exitCode?: number;
   /** Whether the kernel's OOM killer killed a process in the container's cgroup, recorded with the exit (docker's State.OOMKilled). */
   oomKilled?: boolean;
+  /**
+   * --cap-add and --cap-drop as normalized names, and --privileged. A record
+   * written before these fields existed has none, and counts as none given.
+   */
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+}
+
+/** Returns the record's capability options; a record without them gets docker's default set. */
+export function capabilityOptionsOf(record: ContainerRecord): CapabilityOptions {
+  return { capAdd: record.capAdd ?? [], capDrop: record.capDrop ?? [], privileged: record.privileged ?? false };
 }
 
 /** A container record before its name is reserved. */
