@@ -110,14 +110,23 @@ async function runToExit(
   cgroup: RunCgroup,
   onStarted: () => void,
 ): Promise<{ status: number; oomKilled: boolean }> {
+  // Forwarding starts right before `start`. A signal that arrives while
+  // the CLI waits in its blocking read for the exec is handled once that
+  // read returns, so it reaches COMMAND rather than ending the CLI, whose
+  // caller already sees COMMAND's output.
+  let stopForwarding: (() => void) | undefined;
   try {
     startContainer(init.pipeFd, config, timeline, {
       afterConfig: () => cgroup.create(),
-      beforeStart: () => cgroup.join(init.child.pid),
+      beforeStart: () => {
+        cgroup.join(init.child.pid);
+        stopForwarding = forwardSignals(init.child, log);
+      },
       pidsLimit: () => cgroup.takePidsLimit(),
       terminal: terminal?.attach,
     });
   } catch (error) {
+    stopForwarding?.();
     terminal?.close();
     throw error;
   } finally {
@@ -125,7 +134,6 @@ async function runToExit(
   }
   onStarted();
 
-  const stopForwarding = forwardSignals(init.child, log);
   cgroup.logWarmUps(log);
   cgroup.removeStale(log);
   try {
@@ -139,7 +147,7 @@ async function runToExit(
     return { status: statusFromExit(code, signal), oomKilled };
   } finally {
     terminal?.close();
-    stopForwarding();
+    stopForwarding?.();
   }
 }
 
