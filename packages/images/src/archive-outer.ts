@@ -185,6 +185,11 @@ async function readMember(files: StagedFiles, entry: TarEntry, stagingDir: strin
   try {
     await pipeline(entry, hashing, copy);
   } catch (error) {
+    // pipeline() rejects as soon as the archive fails, while the copy's
+    // open(2) may still be on its way. The file it creates after the
+    // import removed the staging directory would stay, so the copy is
+    // closed first.
+    if (!copy.closed) await new Promise<void>((resolve) => copy.once('close', () => resolve()));
     // A failed write, such as ENOSPC, is the store's failure, not the
     // archive's. Errors of the archive arrive as ImageErrors (read errors)
     // or as tar-stream's errors, which have no syscall.

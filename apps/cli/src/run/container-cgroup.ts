@@ -1,4 +1,4 @@
-import { readFileSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 
 import { CgroupError, type ContainerCgroup, createCgroup, type ResourceLimits, removeStaleCgroups } from '@m-docker/cgroups';
 import type { Logger } from '@m-docker/log';
