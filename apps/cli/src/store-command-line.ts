@@ -331,6 +331,7 @@ function parseExec(argv: readonly string[], globals: readonly OptionSpec[]): Par
     if (!workdir.startsWith('/')) throw new CliError(`invalid working directory ${JSON.stringify(workdir)}: -w needs an absolute path`);
     request.workdir = workdir;
   }
+  if (user === '') throw new CliError("invalid -u \"\": the value is empty: give a user name or uid, or leave -u out for PID 1's user");
   if (user !== undefined) request.user = user;
   return { kind: 'exec', request };
 }

@@ -74,7 +74,7 @@ describe('capability options', () => {
     {
       name: 'empty name',
       argv: ['--cap-add', ''],
-      message: 'invalid --cap-add "": unknown capability CAP_: give a name from capabilities(7), with or without CAP_, such as NET_ADMIN, or ALL',
+      message: 'invalid --cap-add "": the value is empty: give a capability name such as NET_ADMIN, or ALL',
     },
     {
       name: 'unknown name with --privileged',

@@ -77,6 +77,14 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec -t (root only; needs /bin/busybo
     expect(ptyLines(result.stdout)).toEqual(['0', '1', '2', '']);
   });
 
+  it('exec -t sets TERM like docker', async () => {
+    const result = await cli(['exec', '-t', 'target', 'sh', '-c', 'echo "TERM=$TERM"']);
+    const kept = await cli(['exec', '-t', '-e', 'TERM=vt100', 'target', 'sh', '-c', 'echo "TERM=$TERM"']);
+
+    expect(ptyLines(result.stdout)[0]).toBe('TERM=xterm');
+    expect(ptyLines(kept.stdout)[0]).toBe('TERM=vt100');
+  });
+
   it('exec -t passes the exit status on', async () => {
     const coded = await cli(['exec', '-t', 'target', 'sh', '-c', 'exit 7']);
     const killed = await cli(['exec', '-t', 'target', 'sh', '-c', 'kill -KILL $$']);

@@ -65,6 +65,13 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec (root only; needs /bin/busybox)'
     expect(result.stdout.toString()).toBe('1 from-caller /home/app /home/app 1000:1000\n');
   });
 
+  it('exec -u with an empty value fails', async () => {
+    const result = await cli(['exec', '-u', '', 'target', 'true']);
+
+    expect(result.status).toBe(125);
+    expect(result.stderr).toBe('m-docker: invalid -u "": the value is empty: give a user name or uid, or leave -u out for PID 1\'s user\n');
+  });
+
   it('exec passes the exit status on', async () => {
     const result = await cli(['exec', 'target', 'sh', '-c', 'exit 7']);
 
@@ -165,7 +172,7 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('exec (root only; needs /bin/busybox)'
 
     for (const result of [plain, withTerminal]) {
       expect(result.status).toBe(125);
-      expect(result.stderr.toString()).toContain('the container may have reached its pids limit (--pids-limit)');
+      expect(result.stderr.toString()).toContain('the container may be at its pids limit (--pids-limit), and exec needs two free slots');
     }
     expect(listed.stdout.toString()).toContain('"Names":"full"');
   });

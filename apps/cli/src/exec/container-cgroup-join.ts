@@ -132,7 +132,7 @@ function stripMountRoot(path: string, mountRoot: string | undefined): string {
 
 /** Returns the message for a fork that failed with EAGAIN, as at the container's pids limit. */
 export function forkRefused(command: string): string {
-  return `cannot run ${JSON.stringify(command)} in the container: the kernel refused a new process (EAGAIN): the container may have reached its pids limit (--pids-limit); end some of its processes and try again`;
+  return `cannot run ${JSON.stringify(command)} in the container: the kernel refused a new process (EAGAIN): the container may be at its pids limit (--pids-limit), and exec needs two free slots for a moment, one for m-docker's own thread; end some of its processes and try again`;
 }
 
 /** Logs that the CLI's main thread stayed in the container's cgroups after the spawn. */

@@ -206,6 +206,9 @@ function containerSettings(pid: number, request: ExecRequest): ExecSettings {
     groups = (/^Groups:(.*)$/m.exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
   }
 
+  // docker's exec -t sets TERM for a container whose environment has none.
+  if (request.tty && !env.has('TERM')) env.set('TERM', 'TERM=xterm');
+
   const cwd = request.workdir ?? readlinkSync(`/proc/${pid}/cwd`);
   return { env: [...env.values()], cwd, uid, gid, groups };
 }

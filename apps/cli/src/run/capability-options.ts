@@ -87,6 +87,9 @@ export function execCapabilities(options: CapabilityOptions, privileged: boolean
 function normalizeNames(option: string, values: readonly string[]): string[] {
   const names = new Set<string>();
   for (const value of values) {
+    if (value.trim() === '') {
+      throw new CliError(`invalid ${option} ${JSON.stringify(value)}: the value is empty: give a capability name such as NET_ADMIN, or ALL`);
+    }
     const upper = value.trim().toUpperCase();
     const name = upper === ALL_CAPABILITIES || upper.startsWith('CAP_') ? upper : `CAP_${upper}`;
     if (name !== ALL_CAPABILITIES && !isCapabilityName(name)) {
