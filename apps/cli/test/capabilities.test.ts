@@ -190,10 +190,11 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('capabilities of exec (root only; need
     await runDetached('default-box', ['--image', 'busybox', 'sleep', '1000']);
     await runDetached('admin-box', ['--cap-add', 'SYS_ADMIN', '--image', 'busybox', 'sleep', '1000']);
     await runDetached('privileged-box', ['--privileged', '--image', 'busybox', 'sleep', '1000']);
+    await runDetached('bare-box', ['--cap-drop', 'ALL', '--image', 'busybox', 'sleep', '1000']);
   });
 
   afterAll(async () => {
-    if (store !== undefined) await cli(['rm', '-f', 'default-box', 'admin-box', 'privileged-box']);
+    if (store !== undefined) await cli(['rm', '-f', 'default-box', 'admin-box', 'privileged-box', 'bare-box']);
   });
 
   it.each([
@@ -207,8 +208,6 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('capabilities of exec (root only; need
     expect(parseCapabilities(result.stdout)).toEqual(DEFAULT_SETS);
   });
 
-  // Without -t: exec -t -u sometimes aborts under Bun (see the syscalls
-  // package's README, "The PID namespace last and first out").
   it('exec -u gives only the bounding set', async () => {
     const result = await cli(['exec', '-u', 'app', 'default-box', ...READ_CAPABILITIES]);
 
@@ -221,6 +220,13 @@ describe.skipIf(NOT_ROOT || !HAS_BUSYBOX)('capabilities of exec (root only; need
     const result = await cli(['exec', 'admin-box', ...READ_CAPABILITIES]);
 
     expect(parseCapabilities(result.stdout)).toMatchObject({ CapBnd: '00000000a82425fb', CapEff: '00000000a82425fb' });
+  });
+
+  // An empty set is a limit too, not the absence of one.
+  it('exec into --cap-drop ALL gives none', async () => {
+    const result = await cli(['exec', 'bare-box', ...READ_CAPABILITIES]);
+
+    expect(parseCapabilities(result.stdout)).toEqual({ CapInh: NONE, CapPrm: NONE, CapEff: NONE, CapBnd: NONE, CapAmb: NONE });
   });
 
   it.each([

@@ -61,7 +61,7 @@ export function startCommand(pidfd: number, cgroups: CgroupSwitch, prepared: Pre
       const outcome = runInContainer(pidfd, spawn.start, killStarted, {
         cwd: settings.cwd,
         aroundStart: { before: cgroups.enter, after: cgroups.leave },
-        ...(settings.capabilities ? { childCapabilities: settings.capabilities } : {}),
+        childCapabilities: settings.capabilities,
       });
       return spawn.pidOf(outcome);
     } finally {
