@@ -6,6 +6,7 @@ import { close, pidfdOpen, SyscallError } from '@m-docker/syscalls';
 
 import { CliError, requireRoot } from '../cli-error.js';
 import { execCapabilities } from '../run/capability-options.js';
+import { TERMINAL_TYPE } from '../run/environment.js';
 import { forwardSignals } from '../run/signals.js';
 import { checkTerminalInput, TerminalRelay } from '../run/terminal.js';
 import { findContainer, isContainerRunning } from '../store/container-commands.js';
@@ -207,7 +208,7 @@ function containerSettings(pid: number, request: ExecRequest): ExecSettings {
   }
 
   // docker's exec -t sets TERM for a container whose environment has none.
-  if (request.tty && !env.has('TERM')) env.set('TERM', 'TERM=xterm');
+  if (request.tty && !env.has('TERM')) env.set('TERM', `TERM=${TERMINAL_TYPE}`);
 
   const cwd = request.workdir ?? readlinkSync(`/proc/${pid}/cwd`);
   return { env: [...env.values()], cwd, uid, gid, groups };

@@ -20,6 +20,9 @@ export interface EnvironmentOptions {
   defaultHome?: boolean;
 }
 
+/** The TERM that docker sets for a process with a terminal, in run -t and exec -t. */
+export const TERMINAL_TYPE = 'xterm';
+
 /**
  * Builds the container's environment: PATH, HOSTNAME and (with -t) TERM
  * first, then the image's Env, then the env files, then `-e`, then
@@ -32,7 +35,7 @@ export function buildEnvironment(options: EnvironmentOptions): string[] {
   const entries = new Map<string, string>();
   entries.set('PATH', DEFAULT_PATH);
   entries.set('HOSTNAME', options.hostname);
-  if (options.tty) entries.set('TERM', 'xterm');
+  if (options.tty) entries.set('TERM', TERMINAL_TYPE);
   for (const item of options.imageEnv ?? []) {
     const equals = item.indexOf('=');
     if (equals > 0) entries.set(item.slice(0, equals), item.slice(equals + 1));
