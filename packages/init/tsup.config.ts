@@ -2,7 +2,7 @@ import { defineConfig } from 'tsup';
 
 // Two builds of the package:
 // - index.js, the library, imports the other workspace packages, so that a
-//   bundle such as the CLI's holds one copy of @m-docker/syscalls and loads
+//   bundle such as the CLI's contains one copy of @m-docker/syscalls and loads
 //   glibc once. A second copy would load koffi on its first call, which
 //   fails while the CLI's main thread is inside a container's root.
 // - main.js is the process the CLI spawns: one file with the workspace

@@ -10,9 +10,10 @@ import { childPids, HAS_BUSYBOX, hostMounts, isAlive, killStartedCli, makeTempDi
 // Killing the CLI of a foreground run or the monitor of `run -d` at any
 // moment of the start never leaves a container that ps shows as running
 // after its processes are gone, nor one that rm -f cannot remove. After
-// rm -f, the store, the cgroups and the host's mount table are as before. The moments are delays after the spawn; each row of the table
-// kills at another step of the start on a typical machine, and every row
-// must end clean wherever its kill lands.
+// rm -f, the store, the cgroups and the host's mount table are as before.
+// The moments are delays after the spawn. On a typical machine each row of
+// the table kills at another step of the start, and every row must end
+// clean wherever its kill lands.
 
 const MOMENTS_MS = [0, 2, 5, 10, 15, 20, 30, 45, 70, 100, 150];
 

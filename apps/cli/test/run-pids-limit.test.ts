@@ -83,7 +83,7 @@ describe.skipIf(!CAN_RUN)(`run --pids-limit below the runtime's threads (${SKIP_
     });
 
     it('--pids-limit 2 allows exactly one fork', async () => {
-      // Only `sleep` forks. The limit holds from COMMAND's start, so exactly
+      // Only `sleep` forks. The limit applies from COMMAND's start, so exactly
       // one gets through.
       const script = 'n=0; while [ $n -lt 5 ]; do sleep 5 2>/dev/null & n=$((n+1)); echo $n; done';
       const result = await run(runtime, ['--pids-limit', '2', '--image', 'busybox', 'sh', '-c', script]);
@@ -94,7 +94,7 @@ describe.skipIf(!CAN_RUN)(`run --pids-limit below the runtime's threads (${SKIP_
     });
 
     it.skipIf(PIDS_MOUNT === undefined)('pids.max holds the limit and stays closed', async () => {
-      // The container runs on the host's root, so it sees the host's
+      // The container runs on the host's root, so it can read the host's
       // cgroup file system. No pids.max descriptor may reach COMMAND,
       // which could lift the limit through it.
       // busybox runs ls in the shell's own process, so the shell's fds are

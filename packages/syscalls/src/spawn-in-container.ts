@@ -21,10 +21,9 @@ import { closeContext, restoreAndClose, saveContext } from './spawn-in-namespace
 //   setns then fails with ESRCH.
 // - The PID namespace is joined last, right before the child is created,
 //   and left first. While the thread's namespace for children is the
-//   container's, the kernel refuses to create threads in this process
-//   (clone(2) with CLONE_THREAD fails with EINVAL), and Bun aborts when a
-//   thread that its compiler or garbage collector starts on demand cannot
-//   be created. So `start` should run as little JavaScript as it can.
+//   container's, clone(2) of a new thread fails with EINVAL. Bun starts
+//   threads for its compiler and garbage collector on demand and aborts
+//   when that fails, so `start` should run as little JavaScript as it can.
 // - unshare(CLONE_FS) comes first, because the runtime's threads share one
 //   root and working directory (one fs_struct). setns(2) with CLONE_NEWNS
 //   alone fails with EINVAL while that is shared. With more flags, the
@@ -73,12 +72,12 @@ export interface ContainerRunOptions {
    */
   cwd?: string;
   /**
-   * Work that must cover the creation of the child and nothing more, such
-   * as moving the thread into the container's cgroups through descriptors
-   * opened beforehand: `before` runs right before `start`, once the thread
+   * Work that covers the creation of the child and nothing more, such as
+   * moving the thread into the container's cgroups through descriptors
+   * opened beforehand. `before` runs right before `start`, once the thread
    * is in every namespace, and `after` right after it, also when `start`
-   * throws. An error of `before` fails the call before anything starts;
-   * `after` must not throw.
+   * throws. An error of `before` fails the call before anything starts,
+   * and `after` must not throw.
    */
   aroundStart?: { before(): void; after(): void };
   /**

@@ -103,10 +103,9 @@ export function saveContext(namespaces: readonly NamespaceName[]): SavedContext 
 // setns(2) into each saved namespace undoes the unshare. setns into a mount
 // namespace also moves the thread's root and working directory to that
 // namespace's root, so both are restored after the loop. The PID namespace
-// comes first: while a thread's namespace for children differs from its
-// own, the kernel refuses to create threads (clone(2) with CLONE_THREAD
-// fails with EINVAL), and a runtime that starts one then, as Bun does for
-// its compiler and garbage collector at any moment, aborts.
+// comes first. While a thread's namespace for children differs from its
+// own, clone(2) of a new thread fails with EINVAL, and Bun, which starts
+// threads for its compiler and garbage collector at any moment, aborts.
 function restoreContext(saved: SavedContext, restoreFilesystem: boolean): void {
   const pidFirst = [...saved.namespaces].sort((a, b) => Number(b.name === 'pid') - Number(a.name === 'pid'));
   for (const { name, fd, path } of pidFirst) {

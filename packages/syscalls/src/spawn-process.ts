@@ -18,7 +18,7 @@ import { O_RDWR } from './terminal-calls.js';
 // before execve(2): setsid(2) (POSIX_SPAWN_SETSID), the effective ids set to
 // the real ones (POSIX_SPAWN_RESETIDS), then the file actions. With a
 // terminal, the first file action opens it by path at fd 0, which makes it
-// the controlling terminal; fds 1 and 2 are copies of it. Otherwise the
+// the controlling terminal, and fds 1 and 2 are copies of it. Otherwise the
 // file actions copy the caller's descriptors to fds 0 to 2. posix_spawn
 // forks with clone(CLONE_VM | CLONE_VFORK) from the calling thread and runs
 // only glibc code in the child, so it is safe in a multithreaded runtime,
@@ -104,11 +104,12 @@ export interface PreparedSpawn {
 }
 
 /**
- * Builds everything that starting `options.path` needs: glibc's
- * attributes (a new session with a terminal, every signal action at its
- * default, no signal blocked, the real ids as effective ones for `user`),
- * the file actions for `options.stdio`, and the path, argv and envp as C
- * arrays. Throws a SyscallError when glibc rejects an attribute.
+ * Builds everything that starting `options.path` needs. glibc's attributes
+ * ask for a new session with a terminal, every signal action at its
+ * default, no signal blocked, and the real ids as effective ones for
+ * `user`. The file actions set up `options.stdio`, and the path, argv and
+ * envp become C arrays. Throws a SyscallError when glibc rejects an
+ * attribute.
  */
 export function prepareSpawn(options: ProcessSpawnOptions): PreparedSpawn {
   const libc = loadLibc();

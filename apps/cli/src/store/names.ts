@@ -17,7 +17,7 @@ const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const ADJECTIVES = ['agile', 'bold', 'brave', 'calm', 'clever', 'eager', 'fair', 'gentle', 'happy', 'keen', 'kind', 'lucid', 'merry', 'nimble', 'proud', 'quiet', 'sharp', 'steady', 'swift', 'vivid', 'wise', 'witty', 'zen', 'jolly'];
 const SURNAMES = ['babbage', 'curie', 'dijkstra', 'euler', 'fermat', 'gauss', 'hopper', 'kepler', 'knuth', 'lamport', 'liskov', 'lovelace', 'noether', 'pascal', 'ritchie', 'shannon', 'thompson', 'torvalds', 'turing', 'wirth'];
 
-/** The longest container name: NAME_MAX, the longest file name on Linux. */
+/** The maximum length of a container name: NAME_MAX, the maximum length of a file name on Linux. */
 const MAX_NAME_LENGTH = 255;
 
 /** Attempts at a free generated name before a random suffix is added. */
